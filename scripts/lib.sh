@@ -1,0 +1,87 @@
+# Shared shell helpers for scripts/setup, scripts/demo, scripts/test and scripts/bench.
+# Sourced, never run. Works as root (clusters run as the postgres OS user) and as a normal user
+# with sudo (clusters run as that user).
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+PGRX_VERSION=0.18.1
+export PGRX_HOME=${PGRX_HOME:-$HOME/.pgrx}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command with root privileges (directly when root).
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# The OS user that owns throwaway clusters: initdb refuses root.
+cluster_user() { if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi; }
+
+# Runs a command as the cluster owner.
+as_cluster_user() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_config of the PostgreSQL version under test: Debian's package for 15, a local source build
+# (scripts/build-postgres) for the others.
+pg_config_path() {
+    local major=${1:-$PG_MAJOR}
+    if [ -x "/usr/lib/postgresql/$major/bin/pg_config" ]; then
+        echo "/usr/lib/postgresql/$major/bin/pg_config"
+    else
+        echo "${PG_BUILD_ROOT:-$HOME/.local/login_trigger-postgres}/$major/bin/pg_config"
+    fi
+}
+pg_bindir() { "$(pg_config_path "${1:-$PG_MAJOR}")" --bindir; }
+
+# A TCP port nothing listens on, in a range away from the usual 5432.
+free_port() {
+    local port
+    for _ in $(seq 1 200); do
+        port=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+    done
+    die "no free TCP port found"
+}
+
+# A fresh directory the cluster owner can write.
+scratch_dir() {
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/login_trigger.XXXXXX")
+    chmod 755 "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
+    echo "$dir"
+}
+
+# Builds and installs the extension into the version's pkglibdir and sharedir.
+install_extension() {
+    local major=${1:-$PG_MAJOR} flags=()
+    [ "$(id -u)" -eq 0 ] || flags+=(--sudo)
+    (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$(pg_config_path "$major")" \
+        --no-default-features --features "pg$major" "${flags[@]}" ${CARGO_PGRX_INSTALL_FLAGS:-}) >&2
+}
+
+# cluster_start DIR PORT [postgresql.conf line ...]: initdb (trust locally, scram-sha-256 over TCP
+# for the test role pattern), then start listening on 127.0.0.1:PORT and a socket in DIR.
+cluster_start() {
+    local dir=$1 port=$2; shift 2
+    local bindir; bindir=$(pg_bindir)
+    as_cluster_user "$bindir/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=trust \
+        --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    {
+        echo "port = $port"
+        echo "listen_addresses = '127.0.0.1'"
+        echo "unix_socket_directories = '$dir'"
+        echo "fsync = off"
+        echo "logging_collector = off"
+        echo "log_line_prefix = '%m [%p] %q%a '"
+        for line in "$@"; do echo "$line"; done
+    } | as_cluster_user tee -a "$dir/data/postgresql.conf" >/dev/null
+    as_cluster_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log" >&2; die "the cluster in $dir did not start"; }
+}
+
+cluster_stop() {
+    local dir=$1
+    as_cluster_user "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,33 @@
+-- Runs after the Rust functions exist: the registry's own triggers, its listing view, privileges,
+-- and pg_dump support.
+CREATE TRIGGER event_trigger_check
+    BEFORE INSERT OR UPDATE ON login_trigger.event_trigger
+    FOR EACH ROW EXECUTE FUNCTION login_trigger.event_trigger_check();
+CREATE TRIGGER event_trigger_sync
+    AFTER INSERT OR UPDATE OR DELETE ON login_trigger.event_trigger
+    FOR EACH ROW EXECUTE FUNCTION login_trigger.event_trigger_sync();
+CREATE TRIGGER event_trigger_sync_truncate
+    AFTER TRUNCATE ON login_trigger.event_trigger
+    FOR EACH STATEMENT EXECUTE FUNCTION login_trigger.event_trigger_sync();
+
+-- The registered triggers the way psql's \dy lists native event triggers, in firing order.
+CREATE VIEW login_trigger.triggers AS
+SELECT t.name,
+       t.event,
+       t.owner,
+       CASE t.enabled WHEN 'O' THEN 'enabled' WHEN 'D' THEN 'disabled'
+                      WHEN 'R' THEN 'replica' WHEN 'A' THEN 'always' END AS enabled,
+       t.function,
+       pg_catalog.array_to_string(t.tags, ', ') AS tags,
+       t.created_at
+  FROM login_trigger.event_trigger t
+ ORDER BY t.name COLLATE "C";
+
+-- Registrations survive pg_dump / pg_restore; restored rows pass through event_trigger_check and
+-- get their dependency carriers from event_trigger_sync.
+SELECT pg_catalog.pg_extension_config_dump('login_trigger.event_trigger', '');
+
+-- Everyone may read the registry and call the context functions; only superusers write.
+REVOKE ALL ON login_trigger.event_trigger, login_trigger.registered_function FROM PUBLIC;
+GRANT SELECT ON login_trigger.event_trigger, login_trigger.triggers TO PUBLIC;
+GRANT USAGE ON SCHEMA login_trigger TO PUBLIC;

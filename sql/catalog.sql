@@ -1,0 +1,25 @@
+-- The trigger registry: one row per registered trigger, login_trigger's counterpart of
+-- pg_event_trigger. Rows are written through the functions in sql/api.sql's companion Rust API;
+-- the triggers created in sql/api.sql check every row, whoever writes it.
+CREATE TABLE login_trigger.event_trigger (
+    name       text COLLATE "C" PRIMARY KEY,
+    event      text NOT NULL,
+    function   regprocedure NOT NULL,
+    enabled    "char" NOT NULL DEFAULT 'O',
+    tags       text[],
+    owner      regrole NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT event_trigger_name_length CHECK (pg_catalog.octet_length(name) BETWEEN 1 AND 63),
+    CONSTRAINT event_trigger_event_known CHECK (event IN ('login', 'logout', 'ddl_command_start',
+                                                          'ddl_command_end', 'sql_drop', 'table_rewrite')),
+    CONSTRAINT event_trigger_enabled_known CHECK (enabled IN ('O', 'D', 'R', 'A'))
+);
+COMMENT ON TABLE login_trigger.event_trigger IS
+    'Triggers registered with login_trigger; change it through login_trigger.create_trigger() and friends';
+
+-- Carrier of the registrations' dependencies on their functions: each registration owns a trigger
+-- of the same name on this always-empty table, and that trigger depends on the registered
+-- function, so DROP FUNCTION refuses to drop a registered function unless CASCADE is given.
+CREATE TABLE login_trigger.registered_function ();
+COMMENT ON TABLE login_trigger.registered_function IS
+    'Always empty; its triggers carry the dependencies of login_trigger registrations on their functions';

@@ -1,0 +1,77 @@
+//! User-facing errors in PostgreSQL's style: an SQLSTATE, a lower-case message without a trailing
+//! period, and a detail or hint where they help. Every refusal the extension makes goes through
+//! [`Refusal::raise`], so the catalog API, the catalog triggers and the hooks report alike.
+
+use pgrx::PgSqlErrorCode;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::PgLogLevel;
+
+/// An error to report to the client, built up before it is raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: PgSqlErrorCode,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl Refusal {
+    pub fn new(code: PgSqlErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    fn report(self, level: PgLogLevel) {
+        let mut report = ErrorReport::new(self.code, self.message, "login_trigger");
+        if let Some(detail) = self.detail {
+            report = report.set_detail(detail);
+        }
+        if let Some(hint) = self.hint {
+            report = report.set_hint(hint);
+        }
+        report.report(level);
+    }
+
+    /// Raises the error: the current transaction (or, during connection start, the connection) is
+    /// aborted and control never returns.
+    pub fn raise(self) -> ! {
+        self.report(PgLogLevel::ERROR);
+        unreachable!("ereport(ERROR) returned")
+    }
+
+    /// Reports the same text as a WARNING and carries on.
+    pub fn warn(self) {
+        self.report(PgLogLevel::WARNING);
+    }
+}
+
+/// Shorthand for the common `Result` of validation code.
+pub type Checked<T> = Result<T, Refusal>;
+
+/// Raises the refusal of a failed check.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Checked<T> {
+    fn or_raise(self) -> T {
+        match self {
+            Ok(value) => value,
+            Err(refusal) => refusal.raise(),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! PostgreSQL hooks, one file per hook family. Each file saves the previous hook, installs a thin
+//! `extern "C-unwind"` wrapper per PostgreSQL signature, and forwards to one version-independent
+//! function; the previous hook is always called.
+
+mod object_access;
+
+/// Installs every hook. Called once per process from `_PG_init`.
+pub fn init() {
+    object_access::init();
+}

@@ -1,0 +1,46 @@
+//! `object_access_hook`: notices functions being dropped, so that `DROP FUNCTION … CASCADE`
+//! removes the registrations of the function too.
+
+use crate::registry::maintain;
+use pgrx::prelude::*;
+
+static mut PREVIOUS: pg_sys::object_access_hook_type = None;
+
+pub fn init() {
+    // SAFETY: _PG_init runs once per process before any query, single-threaded; the previous
+    // hook is saved before ours replaces it so the chain stays intact.
+    unsafe {
+        PREVIOUS = pg_sys::object_access_hook;
+        pg_sys::object_access_hook = Some(object_access);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
+    // SAFETY: the previous hook was installed by another library with this exact signature and
+    // receives our arguments unchanged.
+    unsafe {
+        if let Some(previous) = PREVIOUS {
+            pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                previous(access, class_id, object_id, sub_id, arg)
+            });
+        }
+    }
+    on_object_access(access, class_id, object_id);
+}
+
+fn on_object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+) {
+    if access == pg_sys::ObjectAccessType::OAT_DROP && class_id == pg_sys::ProcedureRelationId {
+        maintain::forget_function(object_id);
+    }
+}

@@ -1,0 +1,203 @@
+//! The per-backend cache of the registry. It is built on first use from one query on the catalog
+//! and dropped when the catalog table's relcache entry is invalidated (the catalog triggers send
+//! that invalidation on every change) or when a schema is created, dropped or renamed (which is how
+//! `CREATE EXTENSION` and `DROP EXTENSION` show up). While it is valid, asking whether an event has
+//! triggers costs a thread-local read: no query, no catalog scan.
+
+use super::{SCHEMA, TABLE};
+use crate::event::{Event, TriggerState};
+use crate::security::as_bootstrap_superuser;
+use pgrx::pg_catalog::pg_proc::PgProc;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+use std::rc::Rc;
+
+/// One registered trigger, as the firing code needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub name: String,
+    pub function: pg_sys::Oid,
+    pub state: TriggerState,
+    /// Normalised upper-case command tags; `None` fires for every command.
+    pub tags: Option<Vec<String>>,
+}
+
+impl Registration {
+    /// Whether the trigger fires for a command with this tag (`None` for session events) under the
+    /// session's `session_replication_role`.
+    pub fn fires_for(&self, tag: Option<&str>, replica_role: bool) -> bool {
+        self.state.fires(replica_role)
+            && match (&self.tags, tag) {
+                (Some(filter), Some(tag)) => filter.iter().any(|wanted| wanted == tag),
+                _ => true,
+            }
+    }
+}
+
+/// The registry as of the last build: enabled triggers per event in byte order of their names.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    by_event: [Vec<Registration>; Event::ALL.len()],
+    /// Every registered function, disabled ones included, for `DROP FUNCTION … CASCADE`.
+    functions: Vec<pg_sys::Oid>,
+}
+
+impl Snapshot {
+    pub fn triggers(&self, event: Event) -> &[Registration] {
+        &self.by_event[event.index()]
+    }
+
+    pub fn registers_function(&self, function: pg_sys::Oid) -> bool {
+        self.functions.contains(&function)
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Snapshot>>> = const { RefCell::new(None) };
+    /// Bumped by every invalidation, so that a build overtaken by one is not kept.
+    static GENERATION: Cell<u64> = const { Cell::new(0) };
+    /// The catalog table the cache was built from, to match relcache invalidations against.
+    static REGISTRY: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
+    static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The current registry. Must be called inside a transaction (it may have to query the catalog);
+/// the returned snapshot stays usable even if the cache is invalidated meanwhile, as native
+/// event triggers copy their trigger list before invoking anything.
+pub fn snapshot() -> Rc<Snapshot> {
+    if let Some(current) = CURRENT.with_borrow(Clone::clone) {
+        return current;
+    }
+    register_callbacks_once();
+    let generation = GENERATION.get();
+    let built = Rc::new(build());
+    if GENERATION.get() == generation {
+        CURRENT.set(Some(Rc::clone(&built)));
+    }
+    built
+}
+
+/// Whether the cache is built, so that callers outside a transaction can tell if asking is free.
+pub fn is_built() -> bool {
+    CURRENT.with_borrow(Option::is_some)
+}
+
+/// Forgets the cache; the next [`snapshot`] rebuilds it.
+pub fn invalidate() {
+    GENERATION.set(GENERATION.get().wrapping_add(1));
+    CURRENT.set(None);
+}
+
+/// The OID of a relation in the extension's schema, if the extension is installed here.
+pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
+    // SAFETY: both lookups take NUL-terminated names and read the syscache inside the caller's
+    // transaction; missing_ok makes get_namespace_oid return InvalidOid instead of raising.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        if namespace == pg_sys::Oid::INVALID {
+            return None;
+        }
+        let relid = pg_sys::get_relname_relid(name.as_ptr(), namespace);
+        (relid != pg_sys::Oid::INVALID).then_some(relid)
+    }
+}
+
+fn build() -> Snapshot {
+    let Some(registry) = relation(TABLE) else {
+        REGISTRY.set(pg_sys::Oid::INVALID);
+        return Snapshot::default();
+    };
+    REGISTRY.set(registry);
+    // No operators or unqualified names: nothing here resolves through the session's search_path.
+    let rows: Vec<(
+        String,
+        String,
+        pg_sys::Oid,
+        String,
+        Option<Vec<Option<String>>>,
+    )> = as_bootstrap_superuser(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT name, event, function::pg_catalog.oid, enabled::pg_catalog.text, tags \
+                     FROM login_trigger.event_trigger",
+                    None,
+                    &[],
+                )?
+                .map(|row| {
+                    Ok((
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID),
+                        row.get::<String>(4)?.unwrap_or_default(),
+                        row.get::<Vec<Option<String>>>(5)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
+    });
+    let mut snapshot = Snapshot::default();
+    for (name, event, function, enabled, tags) in rows {
+        snapshot.functions.push(function);
+        // A function dropped while the library was not loaded leaves its row behind; such a row
+        // cannot fire, and drop_trigger() removes it.
+        let Ok(event) = Event::parse(&event) else {
+            continue;
+        };
+        let Some(state) = enabled.chars().next().and_then(TriggerState::from_letter) else {
+            continue;
+        };
+        if state == TriggerState::Disabled || PgProc::new(function).is_none() {
+            continue;
+        }
+        let tags = tags.map(|tags| tags.into_iter().flatten().collect());
+        snapshot.by_event[event.index()].push(Registration {
+            name,
+            function,
+            state,
+            tags,
+        });
+    }
+    // Byte order of names, as native event triggers fire (their names are compared with strcmp).
+    for triggers in &mut snapshot.by_event {
+        triggers.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    }
+    snapshot
+}
+
+fn register_callbacks_once() {
+    if CALLBACKS_REGISTERED.replace(true) {
+        return;
+    }
+    // SAFETY: both registrations store a function pointer in a backend-local array; the callbacks
+    // are `pg_guard`ed and only touch thread-local state.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(
+            Some(on_relcache_invalidation),
+            pg_sys::Datum::from(0),
+        );
+        pg_sys::CacheRegisterSyscacheCallback(
+            pg_sys::SysCacheIdentifier::NAMESPACEOID as i32,
+            Some(on_namespace_invalidation),
+            pg_sys::Datum::from(0),
+        );
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::Oid::INVALID || relid == REGISTRY.get() {
+        invalidate();
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_namespace_invalidation(
+    _arg: pg_sys::Datum,
+    _cache_id: i32,
+    _hash: u32,
+) {
+    invalidate();
+}

@@ -1,0 +1,234 @@
+//! Everything that keeps derived state in step with `login_trigger.event_trigger`, whoever writes
+//! it (the SQL API, a superuser's direct DML, or pg_restore loading the dumped rows):
+//!
+//! * `event_trigger_check`, a BEFORE row trigger, applies the accept/reject contract and
+//!   normalises the tag filter;
+//! * `event_trigger_sync`, an AFTER row and TRUNCATE trigger, keeps each registration's
+//!   dependency carrier and invalidates every backend's cache;
+//! * [`forget_function`] removes the registrations of a function dropped with `CASCADE`.
+//!
+//! The dependency carrier: `pg_depend` can only record dependencies between catalog objects, so
+//! each registration owns a trigger of the same name on the always-empty table
+//! `login_trigger.registered_function`, and that trigger depends on the registered function. Plain
+//! `DROP FUNCTION` is therefore refused by PostgreSQL itself ("trigger … on table
+//! login_trigger.registered_function depends on function …"), and `DROP FUNCTION … CASCADE` drops
+//! the carrier, after which the object-access hook removes the registration.
+
+use super::validate::{self, Accepted};
+use super::{CARRIER_TABLE, TABLE, cache};
+use crate::error::OrRaise;
+use crate::security::as_bootstrap_superuser;
+use pgrx::prelude::*;
+use std::ffi::CString;
+
+#[pg_trigger]
+fn event_trigger_check<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    validate::require_superuser("change the login_trigger registry").or_raise();
+    let row = trigger
+        .new()
+        .expect("a BEFORE INSERT OR UPDATE row trigger has a new row");
+    let accepted = accept_row(&row);
+    let mut row = row.into_owned();
+    row.set_by_name("tags", accepted.tags)
+        .unwrap_or_else(|error| error!("could not store the normalised tags: {error}"));
+    Ok(Some(row))
+}
+
+/// Applies the accept/reject contract to a row as stored.
+fn accept_row(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Accepted {
+    let field = |name: &str| -> Option<String> { row.get_by_name::<String>(name).ok().flatten() };
+    let name = validate::required("name", field("name")).or_raise();
+    let event = validate::required("event", field("event")).or_raise();
+    let function = validate::required(
+        "function",
+        row.get_by_name::<pg_sys::Oid>("function").ok().flatten(),
+    )
+    .or_raise();
+    let enabled =
+        validate::required("enabled", row.get_by_name::<i8>("enabled").ok().flatten()).or_raise();
+    let tags = row
+        .get_by_name::<pgrx::Array<&str>>("tags")
+        .ok()
+        .flatten()
+        .map(|tags| tags.iter().map(|tag| tag.map(str::to_owned)).collect());
+    let state = (enabled as u8 as char).to_string();
+    validate::registration(&name, &event, function, &state, tags).or_raise()
+}
+
+#[pg_trigger]
+fn event_trigger_sync<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    let name_and_function = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
+        row.map(|row| {
+            let name = row
+                .get_by_name::<String>("name")
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let function = row
+                .get_by_name::<pg_sys::Oid>("function")
+                .ok()
+                .flatten()
+                .unwrap_or(pg_sys::Oid::INVALID);
+            (name, function)
+        })
+    };
+    let old = name_and_function(trigger.old());
+    let new = name_and_function(trigger.new());
+    let operation = trigger.op().unwrap_or_else(|error| error!("{error}"));
+    if matches!(operation, PgTriggerOperation::Truncate) {
+        drop_all_carriers();
+    } else if old != new {
+        if let Some((name, _)) = &old {
+            drop_carrier(name);
+        }
+        if let Some((name, function)) = &new {
+            create_carrier(name, *function);
+        }
+    }
+    // SAFETY: queues a relcache invalidation of the registry table; it is delivered to this
+    // backend at the next command-counter increment and to every other backend at commit.
+    let registry = trigger.relid().unwrap_or_else(|error| error!("{error}"));
+    // SAFETY: see above.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(registry) };
+    Ok(None)
+}
+
+/// The function carrier triggers execute. They are AFTER TRUNCATE triggers on a table nobody
+/// truncates, so it never runs; if it does, it does nothing.
+#[pg_trigger]
+fn registered_function_carrier<'a>(
+    _trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    Ok(None)
+}
+
+fn carrier_table() -> pg_sys::Oid {
+    cache::relation(CARRIER_TABLE)
+        .unwrap_or_else(|| error!("login_trigger.registered_function is missing"))
+}
+
+fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
+    let cname = CString::new(name).ok()?;
+    // SAFETY: get_trigger_oid scans pg_trigger for (table, name) and returns InvalidOid when
+    // missing_ok is set and there is none.
+    let oid = unsafe { pg_sys::get_trigger_oid(table, cname.as_ptr(), true) };
+    (oid != pg_sys::Oid::INVALID).then_some(oid)
+}
+
+/// Creates the carrier of one registration: a trigger of the same name that depends on the
+/// registered function. Created through `CreateTrigger` rather than SQL, so that no event
+/// trigger, native or ours, fires for the extension's bookkeeping.
+fn create_carrier(name: &str, function: pg_sys::Oid) {
+    let table = carrier_table();
+    let carrier_function = Spi::get_one::<pg_sys::Oid>(
+        "SELECT 'login_trigger.registered_function_carrier()'::pg_catalog.regprocedure::pg_catalog.oid",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| error!("login_trigger.registered_function_carrier() is missing"));
+    let cname = CString::new(name).unwrap_or_else(|_| error!("trigger name contains a NUL byte"));
+    // SAFETY: alloc_node returns a zeroed, palloc'd CreateTrigStmt with its tag set; the strings
+    // are copied into the current memory context with pstrdup before they are stored in it.
+    let carrier = unsafe {
+        let mut statement =
+            PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
+        statement.trigname = pg_sys::pstrdup(cname.as_ptr());
+        statement.relation = pg_sys::makeRangeVar(
+            pg_sys::pstrdup(super::SCHEMA.as_ptr()),
+            pg_sys::pstrdup(CARRIER_TABLE.as_ptr()),
+            -1,
+        );
+        statement.row = false;
+        statement.timing = pg_sys::TRIGGER_TYPE_AFTER as i16;
+        statement.events = pg_sys::TRIGGER_TYPE_TRUNCATE as i16;
+        pg_sys::CreateTrigger(
+            statement.as_ptr(),
+            c"".as_ptr(),
+            table,
+            pg_sys::Oid::INVALID,
+            pg_sys::Oid::INVALID,
+            pg_sys::Oid::INVALID,
+            carrier_function,
+            pg_sys::Oid::INVALID,
+            std::ptr::null_mut(),
+            false,
+            false,
+        )
+    };
+    let registered = pg_sys::ObjectAddress {
+        classId: pg_sys::ProcedureRelationId,
+        objectId: function,
+        objectSubId: 0,
+    };
+    // SAFETY: both addresses name existing objects; recordDependencyOn inserts one pg_depend row.
+    unsafe {
+        pg_sys::recordDependencyOn(
+            &carrier,
+            &registered,
+            pg_sys::DependencyType::DEPENDENCY_NORMAL,
+        );
+        pg_sys::CommandCounterIncrement();
+    }
+}
+
+/// Drops one registration's carrier, if it still exists (`DROP FUNCTION … CASCADE` drops it first).
+fn drop_carrier(name: &str) {
+    let table = carrier_table();
+    let Some(carrier) = carrier_oid(table, name) else {
+        return;
+    };
+    let address = pg_sys::ObjectAddress {
+        classId: pg_sys::TriggerRelationId,
+        objectId: carrier,
+        objectSubId: 0,
+    };
+    // SAFETY: the address names an existing trigger that nothing depends on; an internal deletion
+    // is not reported to event triggers.
+    unsafe {
+        pg_sys::performDeletion(
+            &address,
+            pg_sys::DropBehavior::DROP_RESTRICT,
+            pg_sys::PERFORM_DELETION_INTERNAL as i32,
+        );
+        pg_sys::CommandCounterIncrement();
+    }
+}
+
+fn drop_all_carriers() {
+    let names: Vec<String> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger \
+                 WHERE tgrelid OPERATOR(pg_catalog.=) 'login_trigger.registered_function'::pg_catalog.regclass",
+                None,
+                &[],
+            )?
+            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .unwrap_or_else(|error| error!("could not list dependency carriers: {error}"));
+    for name in names {
+        drop_carrier(&name);
+    }
+}
+
+/// Called by the object-access hook just before a function is dropped: removes the
+/// registrations of that function, which only happens under `CASCADE` (the carrier makes a plain
+/// `DROP FUNCTION` fail first). Costs a cache read for functions that are not registered.
+pub fn forget_function(function: pg_sys::Oid) {
+    if !cache::snapshot().registers_function(function) || cache::relation(TABLE).is_none() {
+        return;
+    }
+    // The dropping role may be the function's non-superuser owner, who cannot write the registry.
+    as_bootstrap_superuser(|| {
+        Spi::run_with_args(
+            "DELETE FROM login_trigger.event_trigger WHERE function::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+            &[function.into()],
+        )
+    })
+    .unwrap_or_else(|error| error!("could not remove the registrations of a dropped function: {error}"));
+}
