@@ -77,7 +77,7 @@ cluster_start() {
         echo "log_line_prefix = '%m [%p] %q%a '"
         for line in "$@"; do echo "$line"; done
     } | as_cluster_user tee -a "$dir/data/postgresql.conf" >/dev/null
-    as_cluster_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    as_cluster_user env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log" >&2; die "the cluster in $dir did not start"; }
 }
 

@@ -52,11 +52,6 @@ impl Refusal {
         self.report(PgLogLevel::ERROR);
         unreachable!("ereport(ERROR) returned")
     }
-
-    /// Reports the same text as a WARNING and carries on.
-    pub fn warn(self) {
-        self.report(PgLogLevel::WARNING);
-    }
 }
 
 /// Shorthand for the common `Result` of validation code.

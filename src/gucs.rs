@@ -8,12 +8,29 @@
 //! default, losing the postgresql.conf value (see docs/design.md, "the placeholder gotcha").
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
 
 /// The escape hatch. Off, no registered trigger of any event fires in the sessions that see it
 /// off; a superuser can connect with `options='-c login_trigger.enabled=off'` when a broken login
 /// trigger refuses every connection. On by default: the safe value when a non-superuser's attempt
 /// to set it is discarded.
 static ENABLED: GucSetting<bool> = GucSetting::<bool>::new(true);
+
+/// Login must not hang: `statement_timeout` is not armed while a session starts and the client
+/// cannot cancel (it has no cancel key yet). Login triggers that run longer refuse the connection.
+static LOGIN_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+
+/// Logout runs while the backend exits, with interrupts held; a slow logout trigger would delay
+/// fast shutdown without bound. Logout triggers that run longer are cut off and logged.
+static LOGOUT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+
+/// session_exec compatibility: a schema-qualified function every client session of the cluster
+/// runs at login, before the database's registered login triggers.
+static LOGIN_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// session_exec compatibility: a schema-qualified function every client session runs at logout,
+/// after the database's registered logout triggers.
+static LOGOUT_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
     GucRegistry::define_bool_guc(
@@ -26,12 +43,77 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"login_trigger.login_timeout",
+        c"Longest time login triggers may run before the connection is refused.",
+        c"Covers all login triggers of one connection together. Zero disables the limit.",
+        &LOGIN_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"login_trigger.logout_timeout",
+        c"Longest time logout triggers may run while a session ends.",
+        c"Covers all logout triggers of one session together; when it expires they are cut off, \
+          their transaction is rolled back and the server log says so. Zero disables the limit.",
+        &LOGOUT_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"login_trigger.login_function",
+        c"Schema-qualified function every client session runs at login (session_exec style).",
+        c"Runs before the registered login triggers of the session's database. A missing function \
+          gives a warning and the login proceeds; a failing one refuses the connection.",
+        &LOGIN_FUNCTION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"login_trigger.logout_function",
+        c"Schema-qualified function every client session runs at logout (session_exec style).",
+        c"Runs after the registered logout triggers of the session's database.",
+        &LOGOUT_FUNCTION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     reserve_prefix();
 }
 
 /// Whether registered triggers fire at all in this session.
 pub fn enabled() -> bool {
     ENABLED.get()
+}
+
+/// The login timeout in milliseconds; zero for none.
+pub fn login_timeout_ms() -> i32 {
+    LOGIN_TIMEOUT.get()
+}
+
+/// The logout timeout in milliseconds; zero for none.
+pub fn logout_timeout_ms() -> i32 {
+    LOGOUT_TIMEOUT.get()
+}
+
+fn function_name(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|name| name.to_string_lossy().trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
+/// The session_exec-style login function's name, if set.
+pub fn login_function() -> Option<String> {
+    function_name(&LOGIN_FUNCTION)
+}
+
+/// The session_exec-style logout function's name, if set.
+pub fn logout_function() -> Option<String> {
+    function_name(&LOGOUT_FUNCTION)
 }
 
 /// Turns unknown `login_trigger.*` settings into errors (PostgreSQL 15+) or warnings (13, 14),

@@ -4,12 +4,16 @@
 
 mod api;
 mod command_tag;
+mod context;
 mod error;
 mod event;
+mod fire;
 mod gucs;
 mod hooks;
+mod pg_ext;
 mod registry;
 mod security;
+mod session;
 mod tests;
 
 pgrx::pg_module_magic!(name, version);

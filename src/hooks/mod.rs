@@ -2,9 +2,13 @@
 //! `extern "C-unwind"` wrapper per PostgreSQL signature, and forwards to one version-independent
 //! function; the previous hook is always called.
 
+mod emit_log;
 mod object_access;
+mod session;
 
 /// Installs every hook. Called once per process from `_PG_init`.
 pub fn init() {
+    emit_log::init();
     object_access::init();
+    session::init();
 }

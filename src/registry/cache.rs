@@ -78,11 +78,6 @@ pub fn snapshot() -> Rc<Snapshot> {
     built
 }
 
-/// Whether the cache is built, so that callers outside a transaction can tell if asking is free.
-pub fn is_built() -> bool {
-    CURRENT.with_borrow(Option::is_some)
-}
-
 /// Forgets the cache; the next [`snapshot`] rebuilds it.
 pub fn invalidate() {
     GENERATION.set(GENERATION.get().wrapping_add(1));

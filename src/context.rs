@@ -1,0 +1,252 @@
+//! What trigger functions can see: the event and trigger being fired, and the session facts that
+//! go with it, as `jsonb` (`login_trigger.context()`, in the style of SQL Server's `EVENTDATA()`)
+//! and as a typed row (`login_trigger.session()`). The context belongs to the backend that fires:
+//! there is no way to read another session's.
+
+use crate::error::Refusal;
+use crate::event::Event;
+use pgrx::PgSqlErrorCode;
+use pgrx::prelude::*;
+use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::ffi::CStr;
+
+/// Why a session ended, for logout triggers. The set is documented in docs/events.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutReason {
+    ClientExit,
+    ClientEof,
+    ClientLost,
+    Terminated,
+    Shutdown,
+    IdleSessionTimeout,
+    IdleInTransactionTimeout,
+    Fatal,
+}
+
+impl LogoutReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogoutReason::ClientExit => "client_exit",
+            LogoutReason::ClientEof => "client_eof",
+            LogoutReason::ClientLost => "client_lost",
+            LogoutReason::Terminated => "terminated",
+            LogoutReason::Shutdown => "shutdown",
+            LogoutReason::IdleSessionTimeout => "idle_session_timeout",
+            LogoutReason::IdleInTransactionTimeout => "idle_in_transaction_timeout",
+            LogoutReason::Fatal => "fatal",
+        }
+    }
+}
+
+/// Facts only some events have.
+#[derive(Debug, Clone)]
+pub enum Detail {
+    Login,
+    Logout {
+        reason: LogoutReason,
+        session_seconds: f64,
+    },
+}
+
+/// One firing in progress; nested firings (a login function that runs DDL) stack.
+#[derive(Debug, Clone)]
+struct Frame {
+    event: Event,
+    trigger: String,
+    detail: Detail,
+}
+
+thread_local! {
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes `detail` the context of `event` while `work` fires its triggers.
+pub fn with_event<R>(event: Event, detail: Detail, work: impl FnOnce() -> R) -> R {
+    STACK.with_borrow_mut(|stack| {
+        stack.push(Frame {
+            event,
+            trigger: String::new(),
+            detail,
+        })
+    });
+    let _pop = PopOnDrop;
+    work()
+}
+
+/// Names the trigger being invoked in the innermost context while `work` runs.
+pub fn with_trigger<R>(name: &str, work: impl FnOnce() -> R) -> R {
+    STACK.with_borrow_mut(|stack| {
+        if let Some(frame) = stack.last_mut() {
+            frame.trigger = name.to_owned();
+        }
+    });
+    work()
+}
+
+struct PopOnDrop;
+impl Drop for PopOnDrop {
+    fn drop(&mut self) {
+        STACK.with_borrow_mut(|stack| stack.pop());
+    }
+}
+
+fn current() -> Frame {
+    STACK
+        .with_borrow(|stack| stack.last().cloned())
+        .unwrap_or_else(|| {
+            Refusal::new(
+                PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
+                "login_trigger context is only available in a trigger function",
+            )
+            .hint("Call it from a function registered with login_trigger.create_trigger().")
+            .raise()
+        })
+}
+
+fn cstr(pointer: *const std::ffi::c_char) -> Option<String> {
+    // SAFETY: callers pass NULL or a NUL-terminated string owned by PostgreSQL.
+    (!pointer.is_null()).then(|| {
+        unsafe { CStr::from_ptr(pointer) }
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+fn role_name(role: pg_sys::Oid) -> Option<String> {
+    // SAFETY: GetUserNameFromId with noerr=true returns NULL for a missing role.
+    cstr(unsafe { pg_sys::GetUserNameFromId(role, true) })
+}
+
+fn timestamp_json(value: pg_sys::TimestampTz) -> Value {
+    // SAFETY: timestamptz_to_str formats into a static buffer, copied at once.
+    cstr(unsafe { pg_sys::timestamptz_to_str(value) }).map_or(Value::Null, Value::String)
+}
+
+/// The facts about the session every event shares.
+fn session_facts() -> Map<String, Value> {
+    let mut facts = Map::new();
+    // SAFETY: these read backend-local globals and the syscache inside a transaction; MyProcPort
+    // is NULL outside client backends and its strings are NUL-terminated when set.
+    unsafe {
+        facts.insert(
+            "session_user".into(),
+            json!(role_name(pg_sys::GetSessionUserId())),
+        );
+        facts.insert("current_user".into(), json!(role_name(pg_sys::GetUserId())));
+        facts.insert(
+            "database".into(),
+            json!(cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId))),
+        );
+        facts.insert(
+            "application_name".into(),
+            json!(cstr(pg_sys::GetConfigOption(
+                c"application_name".as_ptr(),
+                true,
+                false
+            ))),
+        );
+        let port = pg_sys::libpq::be::MyProcPort;
+        let (host, port_number, hostname) = if port.is_null() {
+            (None, None, None)
+        } else {
+            (
+                cstr((*port).remote_host),
+                cstr((*port).remote_port),
+                cstr((*port).remote_hostname),
+            )
+        };
+        // Unix-socket clients have no address; pg_stat_activity shows NULL for them too.
+        let local = host.as_deref() == Some("[local]");
+        facts.insert("client_addr".into(), json!(if local { None } else { host }));
+        facts.insert(
+            "client_port".into(),
+            json!(
+                port_number
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .filter(|p| *p > 0)
+            ),
+        );
+        facts.insert("client_hostname".into(), json!(hostname));
+        facts.insert("backend_pid".into(), Value::from(pg_sys::MyProcPid as i64));
+        facts.insert(
+            "backend_start".into(),
+            timestamp_json(pg_sys::MyStartTimestamp),
+        );
+        facts.insert("in_recovery".into(), json!(pg_sys::RecoveryInProgress()));
+    }
+    facts
+}
+
+/// The whole context of the trigger being fired, as one JSON object.
+fn context_json() -> Value {
+    let frame = current();
+    let mut object = Map::new();
+    object.insert("event".into(), json!(frame.event.name()));
+    object.insert("trigger_name".into(), json!(frame.trigger));
+    object.extend(session_facts());
+    match frame.detail {
+        Detail::Login => {}
+        Detail::Logout {
+            reason,
+            session_seconds,
+        } => {
+            object.insert("reason".into(), json!(reason.name()));
+            object.insert("session_duration".into(), json!(session_seconds));
+        }
+    }
+    Value::Object(object)
+}
+
+/// The context of the trigger being fired, as `jsonb`: callable from functions in any language.
+#[pg_extern(volatile, parallel_restricted)]
+fn context() -> pgrx::JsonB {
+    pgrx::JsonB(context_json())
+}
+
+/// The context of a login or logout trigger as one typed row.
+#[pg_extern(volatile, parallel_restricted)]
+fn session() -> TableIterator<
+    'static,
+    (
+        name!(event, String),
+        name!(trigger_name, String),
+        name!(session_user, Option<String>),
+        name!(current_user, Option<String>),
+        name!(database, Option<String>),
+        name!(application_name, Option<String>),
+        name!(client_addr, Option<String>),
+        name!(client_port, Option<i32>),
+        name!(backend_pid, i32),
+        name!(in_recovery, bool),
+        name!(reason, Option<String>),
+        name!(session_duration, Option<f64>),
+    ),
+> {
+    let value = context_json();
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let row = (
+        text("event").unwrap_or_default(),
+        text("trigger_name").unwrap_or_default(),
+        text("session_user"),
+        text("current_user"),
+        text("database"),
+        text("application_name"),
+        text("client_addr"),
+        value
+            .get("client_port")
+            .and_then(Value::as_i64)
+            .map(|p| p as i32),
+        value
+            .get("backend_pid")
+            .and_then(Value::as_i64)
+            .unwrap_or_default() as i32,
+        value
+            .get("in_recovery")
+            .and_then(Value::as_bool)
+            .unwrap_or_default(),
+        text("reason"),
+        value.get("session_duration").and_then(Value::as_f64),
+    );
+    TableIterator::once(row)
+}

@@ -1,0 +1,162 @@
+//! Invoking trigger functions, the way PostgreSQL's `EventTriggerInvoke` does: in name order, a
+//! command-counter increment between triggers so each sees the previous one's effects, a memory
+//! context per call, and `EventTriggerData` passed to functions declared `RETURNS event_trigger`
+//! so PL/pgSQL sets `TG_EVENT` and `TG_TAG`. Functions returning `void` are called plainly and
+//! read their context from `login_trigger.context()`.
+
+use crate::context;
+use crate::event::Event;
+use crate::pg_ext;
+use crate::registry::cache::Registration;
+use crate::registry::validate::{describe_function, is_superuser};
+use pgrx::PgMemoryContexts;
+use pgrx::pg_catalog::pg_proc::PgProc;
+use pgrx::prelude::*;
+use std::ffi::{CStr, CString};
+
+/// The event name as PL/pgSQL's `TG_EVENT` shows it.
+fn event_cstr(event: Event) -> &'static CStr {
+    match event {
+        Event::Login => c"login",
+        Event::Logout => c"logout",
+        Event::DdlCommandStart => c"ddl_command_start",
+        Event::DdlCommandEnd => c"ddl_command_end",
+        Event::SqlDrop => c"sql_drop",
+        Event::TableRewrite => c"table_rewrite",
+    }
+}
+
+/// Whether `session_replication_role` is `replica`, which decides which states fire.
+pub fn replica_role() -> bool {
+    // SAFETY: reads a backend-local GUC variable.
+    unsafe { pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32 }
+}
+
+/// Fires `triggers` (already filtered) in order. An error in one propagates at once, so later
+/// triggers do not run, as with native event triggers.
+pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, triggers: &[&Registration]) {
+    // SAFETY: check_stack_depth raises an ordinary error when the stack is too deep.
+    unsafe { pg_sys::check_stack_depth() };
+    for (position, trigger) in triggers.iter().enumerate() {
+        if position > 0 {
+            // SAFETY: we are inside a transaction; makes the previous trigger's effects visible.
+            unsafe { pg_sys::CommandCounterIncrement() };
+        }
+        fire_one(event, tag, &trigger.name, trigger.function);
+    }
+}
+
+/// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
+/// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
+/// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
+pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid) {
+    let Some(proc) = PgProc::new(function) else {
+        return;
+    };
+    if !is_superuser(proc.proowner()) {
+        warning!(
+            "login_trigger trigger \"{name}\" skipped: function {} is not owned by a superuser",
+            describe_function(function)
+        );
+        return;
+    }
+    let as_event_trigger = proc.prorettype() == pg_sys::EVENT_TRIGGEROID;
+    drop(proc);
+    context::with_trigger(name, || {
+        let _context_line = ErrorContextLine::push(name, event);
+        invoke(function, event, tag, as_event_trigger);
+    });
+}
+
+fn invoke(
+    function: pg_sys::Oid,
+    event: Event,
+    tag: pg_sys::CommandTag::Type,
+    as_event_trigger: bool,
+) {
+    let mut memory = PgMemoryContexts::new("login_trigger invocation");
+    // SAFETY: the invocation context is a child of the current one, owned by `memory` and deleted
+    // when it drops after the call; nothing allocated in it is used afterwards. Inside, see below.
+    unsafe {
+        memory.switch_to(|_| {
+            let mut trigger_data = pg_sys::EventTriggerData {
+                type_: pg_sys::NodeTag::T_EventTriggerData,
+                event: event_cstr(event).as_ptr(),
+                parsetree: std::ptr::null_mut(),
+                tag,
+            };
+            // fmgr_info fills a zeroed FmgrInfo for an existing function (it raises for a missing
+            // one). The call info is palloc0'd with room for zero arguments, initialised as
+            // InitFunctionCallInfoData does, and lives in this invocation's memory context, as does
+            // everything the function allocates. The function pointer comes from fmgr and is called
+            // through pg_guard_ffi_boundary so a PostgreSQL error in it becomes a Rust panic.
+            {
+                let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
+                pg_sys::fmgr_info(function, &mut flinfo);
+                let fcinfo =
+                    pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>())
+                        .cast::<pg_sys::FunctionCallInfoBaseData>();
+                (*fcinfo).flinfo = &mut flinfo;
+                (*fcinfo).nargs = 0;
+                (*fcinfo).fncollation = pg_sys::Oid::INVALID;
+                (*fcinfo).context = if as_event_trigger {
+                    (&raw mut trigger_data).cast()
+                } else {
+                    std::ptr::null_mut()
+                };
+                let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
+                pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
+                let call = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
+                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| call(fcinfo));
+                pg_sys::pgstat_end_function_usage(&mut usage, true);
+            }
+        })
+    };
+}
+
+/// A `CONTEXT:` line naming the trigger on every message raised while it runs, so the server
+/// log (and a refused client) can tell which trigger failed. Popped on drop, also when an error
+/// unwinds through the invocation.
+struct ErrorContextLine {
+    callback: Box<pg_sys::ErrorContextCallback>,
+    _text: CString,
+}
+
+impl ErrorContextLine {
+    fn push(name: &str, event: Event) -> Self {
+        let text = CString::new(format!(
+            "login_trigger trigger \"{name}\" ({})",
+            event.name()
+        ))
+        .unwrap_or_else(|_| c"login_trigger trigger".to_owned());
+        // SAFETY: the callback struct is boxed (stable address) and removed from the stack in
+        // drop before it is freed; the argument points into `text`, owned by the same value.
+        unsafe {
+            let callback = Box::new(pg_sys::ErrorContextCallback {
+                previous: pg_sys::error_context_stack,
+                callback: Some(error_context),
+                arg: text.as_ptr().cast_mut().cast(),
+            });
+            let mut line = ErrorContextLine {
+                callback,
+                _text: text,
+            };
+            pg_sys::error_context_stack = &mut *line.callback;
+            line
+        }
+    }
+}
+
+impl Drop for ErrorContextLine {
+    fn drop(&mut self) {
+        // SAFETY: restores the stack to what it was before push; error handling may already have
+        // reset it to an outer entry, which `previous` also is or precedes.
+        unsafe { pg_sys::error_context_stack = self.callback.previous };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn error_context(arg: *mut std::ffi::c_void) {
+    // SAFETY: arg is the NUL-terminated text set in push; errcontext_msg copies it.
+    unsafe { pg_ext::errcontext_msg(c"%s".as_ptr(), arg.cast::<std::ffi::c_char>()) };
+}

@@ -1,0 +1,136 @@
+//! Session start and end.
+//!
+//! Start: the GUC `login_trigger.login_status` is marked `GUC_REPORT`, so PostgreSQL asks for its
+//! value (through its show hook) in `BeginReportingGUCOptions`, once, right after `InitPostgres`
+//! and before the client can send a query, in every client backend that has the library loaded
+//! by then: from `shared_preload_libraries` and, on PostgreSQL 15+, from
+//! `session_preload_libraries`. On 13 and 14 session libraries load after that point, so
+//! `_PG_init` fires login itself, outside any transaction. docs/design.md has the alternatives
+//! and why they were rejected.
+//!
+//! End: a `before_shmem_exit` callback, registered once login has fired.
+
+use crate::{pg_ext, session};
+use pgrx::prelude::*;
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::cell::Cell;
+use std::ffi::{CString, c_char};
+
+/// How the library got into this process: only preloaded libraries fire login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loaded {
+    SharedPreload,
+    SessionPreload,
+    OnDemand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Pending,
+    Firing,
+    Fired,
+    Skipped,
+}
+
+// Set in _PG_init; with shared_preload_libraries, inherited by every backend through fork.
+static mut LOADED: Loaded = Loaded::OnDemand;
+
+thread_local! {
+    static STATUS: Cell<Status> = const { Cell::new(Status::Pending) };
+}
+
+/// The reported setting whose show hook is the session-start hook. Its value tells clients
+/// whether login triggers ran for their session.
+static LOGIN_STATUS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+pub fn init() {
+    // SAFETY: read in _PG_init, single-threaded: process_shared_preload_libraries_in_progress is
+    // set while the postmaster loads shared libraries; InitPostgres runs session libraries in
+    // InitProcessing mode on 15+; on 13/14 they load outside any transaction, whereas loading on
+    // demand (CREATE EXTENSION, LOAD, a function call) happens inside one.
+    unsafe {
+        LOADED = if pg_sys::process_shared_preload_libraries_in_progress {
+            Loaded::SharedPreload
+        } else if session_preload_in_progress() {
+            Loaded::SessionPreload
+        } else {
+            Loaded::OnDemand
+        };
+    }
+    // SAFETY: the show hook is a pg_guard'ed extern "C-unwind" fn returning a static string.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"login_trigger.login_status",
+            c"Whether login triggers ran for this session (reported to the client).",
+            c"pending before login, fired once login triggers have run, skipped when they did not \
+              apply (walsenders, login_trigger.enabled = off, the library loaded mid-session).",
+            &LOGIN_STATUS,
+            GucContext::Internal,
+            GucFlags::REPORT | GucFlags::NOT_WHILE_SEC_REST | GucFlags::DISALLOW_IN_FILE,
+            None,
+            None,
+            Some(show_login_status),
+        );
+    }
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    // SAFETY: reads LOADED, set above in this single-threaded _PG_init.
+    if unsafe { LOADED } == Loaded::SessionPreload {
+        on_session_start();
+    }
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+fn session_preload_in_progress() -> bool {
+    // SAFETY: reads transaction state.
+    unsafe { !pg_sys::IsTransactionState() && pg_sys::IsUnderPostmaster }
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+fn session_preload_in_progress() -> bool {
+    // SAFETY: reads the backend's processing mode.
+    unsafe { pg_sys::Mode == pg_sys::ProcessingMode::InitProcessing && pg_sys::IsUnderPostmaster }
+}
+
+/// Whether this process is a client backend at the start of its session.
+fn is_client_session_start() -> bool {
+    // SAFETY: reads backend-local globals.
+    unsafe {
+        LOADED != Loaded::OnDemand
+            && pg_sys::IsUnderPostmaster
+            && !pg_ext::am_walsender
+            && pg_sys::MyBackendType == pg_sys::BackendType::B_BACKEND
+            && pg_sys::MyDatabaseId != pg_sys::Oid::INVALID
+            && !pg_sys::IsTransactionOrTransactionBlock()
+            && pg_sys::whereToSendOutput == pg_sys::CommandDest::DestRemote
+    }
+}
+
+fn on_session_start() {
+    if STATUS.get() != Status::Pending {
+        return;
+    }
+    if !is_client_session_start() {
+        STATUS.set(Status::Skipped);
+        return;
+    }
+    STATUS.set(Status::Firing);
+    session::login();
+    // SAFETY: registers a callback run once while this backend exits.
+    unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
+    STATUS.set(Status::Fired);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn show_login_status() -> *const c_char {
+    on_session_start();
+    match STATUS.get() {
+        Status::Pending => c"pending".as_ptr(),
+        Status::Firing | Status::Fired => c"fired".as_ptr(),
+        Status::Skipped => c"skipped".as_ptr(),
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_backend_exit(code: i32, _arg: pg_sys::Datum) {
+    session::logout(code);
+}

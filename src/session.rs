@@ -1,0 +1,310 @@
+//! Login and logout: when they fire, in which transaction, under which time limit, and what a
+//! failure means. The hooks in `hooks::session` decide *that* a session starts or ends and call
+//! [`login`] and [`logout`]; everything about *what happens then* is here.
+//!
+//! Login runs in its own transaction right after `InitPostgres`, before the client can send its
+//! first query (the same point as PostgreSQL 17's native login event). Any error refuses the
+//! connection: the session is still starting, so PostgreSQL turns the ERROR into FATAL and the
+//! client gets the function's message and SQLSTATE. On a hot standby, an error that only says the
+//! transaction is read-only (a login function that writes) is reported as a WARNING and the login
+//! proceeds, so an audit insert cannot lock everyone out of a standby.
+//!
+//! Logout runs from a `before_shmem_exit` callback: any open transaction of the session is rolled
+//! back, then the logout triggers run in a transaction of their own, which commits.
+
+use crate::context::{self, Detail, LogoutReason};
+use crate::error::Refusal;
+use crate::event::Event;
+use crate::fire;
+use crate::gucs;
+use crate::pg_ext;
+use crate::registry::cache::{self, Registration};
+use pgrx::PgSqlErrorCode;
+use pgrx::prelude::*;
+use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
+
+thread_local! {
+    /// Set once the session has logged in through login_trigger, so logout fires only for
+    /// sessions that really started (a refused login has no logout).
+    static LOGGED_IN: Cell<bool> = const { Cell::new(false) };
+    /// The SQLSTATE of the last FATAL this backend reported: the only trace that a session ended
+    /// by `pg_terminate_backend`, shutdown or a timeout (recorded by the emit_log hook).
+    static LAST_FATAL: Cell<Option<i32>> = const { Cell::new(None) };
+}
+
+/// `TG_TAG` for session events: `LOGIN` where the server has that tag (17+), else `???`.
+fn session_tag(event: Event) -> pg_sys::CommandTag::Type {
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    if event == Event::Login {
+        return pg_sys::CommandTag::CMDTAG_LOGIN;
+    }
+    let _ = event;
+    pg_sys::CommandTag::CMDTAG_UNKNOWN
+}
+
+/// Triggers of a session event that fire under the session's `session_replication_role`.
+fn enabled_triggers(snapshot: &cache::Snapshot, event: Event) -> Vec<Registration> {
+    let replica = fire::replica_role();
+    snapshot
+        .triggers(event)
+        .iter()
+        .filter(|trigger| trigger.fires_for(None, replica))
+        .cloned()
+        .collect()
+}
+
+/// Resolves a session_exec-style function name: schema-qualified, never through the client's
+/// `search_path`. A bad or missing name is a warning, not a refusal.
+fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
+    if !name.contains('.') {
+        warning!("{setting} \"{name}\" is not schema-qualified; it is ignored");
+        return None;
+    }
+    let signature = if name.ends_with(')') {
+        name.to_owned()
+    } else {
+        format!("{name}()")
+    };
+    let function = Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regprocedure($1)::pg_catalog.oid",
+        &[signature.as_str().into()],
+    )
+    .ok()
+    .flatten();
+    if function.is_none() {
+        warning!("{setting} function \"{name}\" does not exist; it is ignored");
+    }
+    function
+}
+
+/// Starts a transaction for session-event work, as postgres.c does for a statement.
+fn begin_transaction() {
+    // SAFETY: called outside any transaction (checked by the callers' conditions); the snapshot
+    // is popped again by commit_transaction.
+    unsafe {
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+}
+
+fn commit_transaction() {
+    // SAFETY: pairs with begin_transaction.
+    unsafe {
+        pg_sys::PopActiveSnapshot();
+        pg_sys::CommitTransactionCommand();
+    }
+}
+
+/// Runs `work` with the statement timer armed for `timeout_ms` (0: no limit). Nothing else arms
+/// it while a session starts or ends, so a cancellation means the timer expired: it is reported
+/// as "`what` triggers did not finish in time".
+fn with_timeout(timeout_ms: i32, what: &'static str, work: impl FnOnce()) {
+    if timeout_ms > 0 {
+        pg_ext::arm_statement_timeout(timeout_ms);
+    }
+    PgTryBuilder::new(AssertUnwindSafe(work))
+        .catch_when(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, move |_| {
+            Refusal::new(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, format!("{what} triggers did not finish in time"))
+                .detail(format!("login_trigger.{what}_timeout is {timeout_ms} ms."))
+                .hint("A superuser can connect with options='-c login_trigger.enabled=off' to repair the trigger.")
+                .raise()
+        })
+        .finally(move || {
+            if timeout_ms > 0 {
+                pg_ext::disarm_statement_timeout();
+            }
+        })
+        .execute();
+}
+
+/// Fires the login function setting and the login triggers of the session's database. Called
+/// once per client session, outside any transaction, before the first query.
+pub fn login() {
+    LOGGED_IN.set(true);
+    if !gucs::enabled() {
+        return;
+    }
+    begin_transaction();
+    report_activity(c"login_trigger: login");
+    with_timeout(gucs::login_timeout_ms(), "login", || {
+        context::with_event(Event::Login, Detail::Login, || {
+            if let Some(name) = gucs::login_function() {
+                if let Some(function) =
+                    resolve_setting_function("login_trigger.login_function", &name)
+                {
+                    fire_tolerating_standby(&name, function);
+                }
+            }
+            let snapshot = cache::snapshot();
+            for trigger in enabled_triggers(&snapshot, Event::Login) {
+                fire_tolerating_standby(&trigger.name, trigger.function);
+                // SAFETY: inside the login transaction; each trigger sees the previous one's work.
+                unsafe { pg_sys::CommandCounterIncrement() };
+            }
+        });
+    });
+    commit_transaction();
+    report_activity(c"");
+}
+
+/// Fires one login trigger. On a hot standby it runs in a subtransaction, and an error that only
+/// says the transaction is read-only becomes a WARNING, so that a login function that writes
+/// does not lock everyone out of the standby; policy errors still refuse the connection.
+fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
+    // SAFETY: reads shared recovery state.
+    if !unsafe { pg_sys::RecoveryInProgress() } {
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function);
+        return;
+    }
+    // SAFETY: subtransaction calls pair up on both paths (released on success, rolled back on error).
+    let (memory, owner) = unsafe {
+        let saved = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        saved
+    };
+    PgTryBuilder::new(|| {
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function);
+        // SAFETY: see above.
+        unsafe {
+            pg_sys::ReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(memory);
+            pg_sys::CurrentResourceOwner = owner;
+        }
+    })
+    .catch_when(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, |error| {
+        // SAFETY: see above.
+        unsafe {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(memory);
+            pg_sys::CurrentResourceOwner = owner;
+        }
+        let message = match &error {
+            pg_sys::panic::CaughtError::PostgresError(report)
+            | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_owned(),
+            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_owned(),
+        };
+        warning!("login_trigger trigger \"{name}\" could not write on a standby: {message}");
+    })
+    .execute();
+}
+
+fn report_activity(text: &std::ffi::CStr) {
+    // SAFETY: pgstat_report_activity copies the string into this backend's status entry.
+    unsafe {
+        let state = if text.is_empty() {
+            pg_sys::BackendState::STATE_IDLE
+        } else {
+            pg_sys::BackendState::STATE_RUNNING
+        };
+        pg_sys::pgstat_report_activity(state, text.as_ptr());
+    }
+}
+
+/// Records the SQLSTATE of a FATAL the backend is reporting (called by the emit_log hook).
+pub fn note_fatal(sqlstate: i32) {
+    LAST_FATAL.set(Some(sqlstate));
+}
+
+fn postmaster_is_stopping() -> bool {
+    // SAFETY: DataDir is the backend's data directory, set before any backend runs.
+    let Some(data_dir) = (unsafe { !pg_sys::DataDir.is_null() }).then(|| {
+        unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) }
+            .to_string_lossy()
+            .into_owned()
+    }) else {
+        return false;
+    };
+    // Line 8 of postmaster.pid is the postmaster's status, "stopping" once shutdown has begun.
+    std::fs::read_to_string(format!("{data_dir}/postmaster.pid"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .nth(7)
+                .map(|status| status.trim() == "stopping")
+        })
+        .unwrap_or(false)
+}
+
+const ADMIN_SHUTDOWN: i32 = pg_ext::sqlstate(b"57P01");
+const IDLE_SESSION_TIMEOUT: i32 = pg_ext::sqlstate(b"57P05");
+const IDLE_IN_TRANSACTION_TIMEOUT: i32 = pg_ext::sqlstate(b"25P03");
+const CONNECTION_FAILURE: i32 = pg_ext::sqlstate(b"08006");
+const PROTOCOL_VIOLATION: i32 = pg_ext::sqlstate(b"08P01");
+
+/// Why the session is ending, from the exit code, the last FATAL and PostgreSQL's own record.
+fn logout_reason(exit_code: i32) -> LogoutReason {
+    match LAST_FATAL.get() {
+        Some(ADMIN_SHUTDOWN) if postmaster_is_stopping() => LogoutReason::Shutdown,
+        Some(ADMIN_SHUTDOWN) => LogoutReason::Terminated,
+        Some(IDLE_SESSION_TIMEOUT) => LogoutReason::IdleSessionTimeout,
+        Some(IDLE_IN_TRANSACTION_TIMEOUT) => LogoutReason::IdleInTransactionTimeout,
+        Some(CONNECTION_FAILURE | PROTOCOL_VIOLATION) => LogoutReason::ClientLost,
+        Some(_) => LogoutReason::Fatal,
+        None if exit_code != 0 => LogoutReason::Fatal,
+        None => client_exit_kind(),
+    }
+}
+
+/// A clean exit: the client said goodbye (Terminate) or just closed the connection (EOF).
+/// PostgreSQL 13 does not record the difference.
+fn client_exit_kind() -> LogoutReason {
+    #[cfg(not(feature = "pg13"))]
+    // SAFETY: reads a backend-local variable set by the main loop.
+    if unsafe { pg_sys::pgStatSessionEndCause } == pg_sys::SessionEndType::DISCONNECT_CLIENT_EOF {
+        return LogoutReason::ClientEof;
+    }
+    LogoutReason::ClientExit
+}
+
+/// Fires the logout triggers of a session that logged in. Runs inside `proc_exit`: output goes
+/// to the server log only, errors are FATAL (the backend is exiting anyway) and are logged with
+/// the trigger's name, and the logout timeout cuts off a slow trigger.
+pub fn logout(exit_code: i32) {
+    if !LOGGED_IN.get() || !gucs::enabled() {
+        return;
+    }
+    let reason = logout_reason(exit_code);
+    // SAFETY: the backend is exiting: roll back whatever the session left open, stop writing to
+    // a client that may be gone, and let the logout timer interrupt us (proc_exit holds
+    // interrupts, which would make a slow trigger unstoppable).
+    let held_interrupts = unsafe {
+        pg_sys::AbortOutOfAnyTransaction();
+        pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone;
+        pg_sys::QueryCancelPending = 0;
+        let held = pg_sys::InterruptHoldoffCount;
+        pg_sys::InterruptHoldoffCount = 0;
+        held
+    };
+    begin_transaction();
+    let snapshot = cache::snapshot();
+    let triggers = enabled_triggers(&snapshot, Event::Logout);
+    let setting_function = gucs::logout_function().and_then(|name| {
+        resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid))
+    });
+    if !triggers.is_empty() || setting_function.is_some() {
+        // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
+        let session_seconds =
+            unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
+        with_timeout(gucs::logout_timeout_ms(), "logout", || {
+            context::with_event(
+                Event::Logout,
+                Detail::Logout {
+                    reason,
+                    session_seconds,
+                },
+                || {
+                    let refs: Vec<&Registration> = triggers.iter().collect();
+                    fire::fire_all(Event::Logout, session_tag(Event::Logout), &refs);
+                    if let Some((name, function)) = &setting_function {
+                        fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function);
+                    }
+                },
+            );
+        });
+    }
+    commit_transaction();
+    // SAFETY: restores the interrupt holdoff proc_exit set.
+    unsafe { pg_sys::InterruptHoldoffCount = held_interrupts };
+}
