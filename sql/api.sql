@@ -9,6 +9,11 @@ CREATE TRIGGER event_trigger_sync
 CREATE TRIGGER event_trigger_sync_truncate
     AFTER TRUNCATE ON login_trigger.event_trigger
     FOR EACH STATEMENT EXECUTE FUNCTION login_trigger.event_trigger_sync();
+-- The registry's own triggers fire whatever session_replication_role is: a session in replica
+-- mode must neither skip the checks nor leave dependencies and caches stale.
+ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_check;
+ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync;
+ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync_truncate;
 
 -- The registered triggers the way psql's \dy lists native event triggers, in firing order.
 CREATE VIEW login_trigger.triggers AS

@@ -130,10 +130,13 @@ fn session_facts() -> Map<String, Value> {
     // is NULL outside client backends and its strings are NUL-terminated when set.
     unsafe {
         facts.insert(
-            "session_user".into(),
+            "session_user_name".into(),
             json!(role_name(pg_sys::GetSessionUserId())),
         );
-        facts.insert("current_user".into(), json!(role_name(pg_sys::GetUserId())));
+        facts.insert(
+            "current_user_name".into(),
+            json!(role_name(pg_sys::GetUserId())),
+        );
         facts.insert(
             "database".into(),
             json!(cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId))),
@@ -211,8 +214,8 @@ fn session() -> TableIterator<
     (
         name!(event, String),
         name!(trigger_name, String),
-        name!(session_user, Option<String>),
-        name!(current_user, Option<String>),
+        name!(session_user_name, Option<String>),
+        name!(current_user_name, Option<String>),
         name!(database, Option<String>),
         name!(application_name, Option<String>),
         name!(client_addr, Option<String>),
@@ -228,8 +231,8 @@ fn session() -> TableIterator<
     let row = (
         text("event").unwrap_or_default(),
         text("trigger_name").unwrap_or_default(),
-        text("session_user"),
-        text("current_user"),
+        text("session_user_name"),
+        text("current_user_name"),
         text("database"),
         text("application_name"),
         text("client_addr"),

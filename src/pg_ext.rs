@@ -1,32 +1,65 @@
 //! PostgreSQL symbols pgrx 0.18.1 does not bind, declared once here with the headers they come
 //! from. Nothing else in the crate declares foreign items.
 
+use pgrx::pg_sys;
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
+use std::cell::Cell;
 use std::ffi::{c_char, c_int};
 
-/// `STATEMENT_TIMEOUT` of `TimeoutId` in utils/timeout.h: the fourth entry on every version 13–18.
-/// The login and logout timeouts arm it because its error is the one `ProcessInterrupts` raises
-/// for a timed-out statement, which the firing code recognises and rewords.
-const STATEMENT_TIMEOUT: c_int = 3;
+/// Any `TimeoutId` at or above `USER_TIMEOUT` asks `RegisterTimeout` for a free user slot;
+/// `USER_TIMEOUT` is 8 to 13 on versions 13–18, so 30 is above it everywhere.
+const ANY_USER_TIMEOUT: c_int = 30;
 
 unsafe extern "C-unwind" {
+    /// utils/timeout.h
+    fn RegisterTimeout(id: c_int, handler: unsafe extern "C" fn()) -> c_int;
     /// utils/timeout.h
     fn enable_timeout_after(id: c_int, delay_ms: c_int);
     /// utils/timeout.h
     fn disable_timeout(id: c_int, keep_indicator: bool);
 }
 
-/// Arms the statement timer of this backend for `delay_ms` milliseconds.
-pub fn arm_statement_timeout(delay_ms: c_int) {
-    // SAFETY: enable_timeout_after only schedules a timer; a PostgreSQL error in it is turned
-    // into a Rust panic by the boundary.
-    unsafe { pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, delay_ms)) }
+unsafe extern "C" {
+    /// storage/latch.h; async-signal-safe, never raises.
+    fn SetLatch(latch: *mut pg_sys::Latch);
 }
 
-/// Disarms the statement timer armed by [`arm_statement_timeout`].
-pub fn disarm_statement_timeout() {
-    // SAFETY: as above.
-    unsafe { pg_guard_ffi_boundary(|| disable_timeout(STATEMENT_TIMEOUT, false)) }
+thread_local! {
+    static CANCEL_TIMER: Cell<Option<c_int>> = const { Cell::new(None) };
+}
+
+/// Runs in the SIGALRM handler: asks the backend to cancel what it is doing at its next
+/// interrupt check. Unlike `statement_timeout`, which sends SIGINT, this also works while the
+/// backend exits (PostgreSQL ignores SIGINT during `proc_exit`), which is when logout runs.
+unsafe extern "C" fn on_cancel_timer() {
+    // SAFETY: only sig_atomic_t flags and SetLatch, as PostgreSQL's own signal handlers do.
+    unsafe {
+        pg_sys::QueryCancelPending = 1;
+        pg_sys::InterruptPending = 1;
+        SetLatch(pg_sys::MyLatch);
+    }
+}
+
+/// Arms this backend's cancel timer for `delay_ms` milliseconds.
+pub fn arm_cancel_timer(delay_ms: c_int) {
+    let id = CANCEL_TIMER.get().unwrap_or_else(|| {
+        // SAFETY: registers a handler for a free user timeout slot of this backend (once); a
+        // FATAL for no free slot leaves through the boundary.
+        let id =
+            unsafe { pg_guard_ffi_boundary(|| RegisterTimeout(ANY_USER_TIMEOUT, on_cancel_timer)) };
+        CANCEL_TIMER.set(Some(id));
+        id
+    });
+    // SAFETY: schedules the timer registered above.
+    unsafe { pg_guard_ffi_boundary(|| enable_timeout_after(id, delay_ms)) }
+}
+
+/// Disarms the cancel timer armed by [`arm_cancel_timer`].
+pub fn disarm_cancel_timer() {
+    if let Some(id) = CANCEL_TIMER.get() {
+        // SAFETY: cancels the timer registered above, if pending.
+        unsafe { pg_guard_ffi_boundary(|| disable_timeout(id, false)) }
+    }
 }
 
 /// An SQLSTATE as PostgreSQL encodes it (`MAKE_SQLSTATE`), for codes pgrx's enum lacks.

@@ -13,9 +13,8 @@
 //! back, then the logout triggers run in a transaction of their own, which commits.
 
 use crate::context::{self, Detail, LogoutReason};
-use crate::error::Refusal;
 use crate::event::Event;
-use crate::fire;
+use crate::fire::{self, Errors};
 use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
@@ -28,6 +27,8 @@ thread_local! {
     /// Set once the session has logged in through login_trigger, so logout fires only for
     /// sessions that really started (a refused login has no logout).
     static LOGGED_IN: Cell<bool> = const { Cell::new(false) };
+    /// Which session event's triggers are running, and their time limit.
+    static PHASE: Cell<Option<(Event, i32)>> = const { Cell::new(None) };
     /// The SQLSTATE of the last FATAL this backend reported: the only trace that a session ended
     /// by `pg_terminate_backend`, shutdown or a timeout (recorded by the emit_log hook).
     static LAST_FATAL: Cell<Option<i32>> = const { Cell::new(None) };
@@ -97,26 +98,50 @@ fn commit_transaction() {
     }
 }
 
-/// Runs `work` with the statement timer armed for `timeout_ms` (0: no limit). Nothing else arms
-/// it while a session starts or ends, so a cancellation means the timer expired: it is reported
-/// as "`what` triggers did not finish in time".
-fn with_timeout(timeout_ms: i32, what: &'static str, work: impl FnOnce()) {
+/// Runs `work` with the cancel timer armed for `timeout_ms` (0: no limit) and `event` marked
+/// as in progress, so that the timer's cancellation is reported as this phase timing out (see
+/// [`reword_timeout`]); the error itself is FATAL at this point, so it cannot be caught.
+fn with_timeout(event: Event, timeout_ms: i32, work: impl FnOnce()) {
     if timeout_ms > 0 {
-        pg_ext::arm_statement_timeout(timeout_ms);
+        pg_ext::arm_cancel_timer(timeout_ms);
     }
+    PHASE.set(Some((event, timeout_ms)));
     PgTryBuilder::new(AssertUnwindSafe(work))
-        .catch_when(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, move |_| {
-            Refusal::new(PgSqlErrorCode::ERRCODE_QUERY_CANCELED, format!("{what} triggers did not finish in time"))
-                .detail(format!("login_trigger.{what}_timeout is {timeout_ms} ms."))
-                .hint("A superuser can connect with options='-c login_trigger.enabled=off' to repair the trigger.")
-                .raise()
-        })
         .finally(move || {
+            PHASE.set(None);
             if timeout_ms > 0 {
-                pg_ext::disarm_statement_timeout();
+                pg_ext::disarm_cancel_timer();
             }
         })
         .execute();
+}
+
+/// Called by the emit_log hook for every FATAL: while login or logout triggers run, nothing but
+/// their timer cancels, so a cancellation is reworded to say which limit was hit.
+pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
+    let Some((event, timeout_ms)) = PHASE.get() else {
+        return;
+    };
+    if error.sqlerrcode != QUERY_CANCELED {
+        return;
+    }
+    let what = event.name();
+    let message = format!("{what} triggers did not finish in time");
+    let detail = format!(
+        "login_trigger.{what}_timeout is {timeout_ms} ms; the work of the {what} triggers is rolled back."
+    );
+    let hint = "A superuser can connect with options='-c login_trigger.enabled=off' to repair a login trigger.";
+    // SAFETY: the strings are copied into the current memory context (ErrorContext while an
+    // error is emitted), where PostgreSQL frees the error's other fields too.
+    unsafe {
+        let copy = |text: &str| {
+            let text = std::ffi::CString::new(text).unwrap_or_default();
+            pg_sys::pstrdup(text.as_ptr())
+        };
+        error.message = copy(&message);
+        error.detail = copy(&detail);
+        error.hint = copy(hint);
+    }
 }
 
 /// Fires the login function setting and the login triggers of the session's database. Called
@@ -128,7 +153,7 @@ pub fn login() {
     }
     begin_transaction();
     report_activity(c"login_trigger: login");
-    with_timeout(gucs::login_timeout_ms(), "login", || {
+    with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
             if let Some(name) = gucs::login_function() {
                 if let Some(function) =
@@ -155,7 +180,13 @@ pub fn login() {
 fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
     // SAFETY: reads shared recovery state.
     if !unsafe { pg_sys::RecoveryInProgress() } {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function);
+        fire::fire_one(
+            Event::Login,
+            session_tag(Event::Login),
+            name,
+            function,
+            Errors::Native,
+        );
         return;
     }
     // SAFETY: subtransaction calls pair up on both paths (released on success, rolled back on error).
@@ -165,7 +196,13 @@ fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
         saved
     };
     PgTryBuilder::new(|| {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function);
+        fire::fire_one(
+            Event::Login,
+            session_tag(Event::Login),
+            name,
+            function,
+            Errors::Catchable,
+        );
         // SAFETY: see above.
         unsafe {
             pg_sys::ReleaseCurrentSubTransaction();
@@ -227,6 +264,7 @@ fn postmaster_is_stopping() -> bool {
         .unwrap_or(false)
 }
 
+const QUERY_CANCELED: i32 = pg_ext::sqlstate(b"57014");
 const ADMIN_SHUTDOWN: i32 = pg_ext::sqlstate(b"57P01");
 const IDLE_SESSION_TIMEOUT: i32 = pg_ext::sqlstate(b"57P05");
 const IDLE_IN_TRANSACTION_TIMEOUT: i32 = pg_ext::sqlstate(b"25P03");
@@ -287,7 +325,7 @@ pub fn logout(exit_code: i32) {
         // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
         let session_seconds =
             unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
-        with_timeout(gucs::logout_timeout_ms(), "logout", || {
+        with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
             context::with_event(
                 Event::Logout,
                 Detail::Logout {
@@ -298,7 +336,13 @@ pub fn logout(exit_code: i32) {
                     let refs: Vec<&Registration> = triggers.iter().collect();
                     fire::fire_all(Event::Logout, session_tag(Event::Logout), &refs);
                     if let Some((name, function)) = &setting_function {
-                        fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function);
+                        fire::fire_one(
+                            Event::Logout,
+                            session_tag(Event::Logout),
+                            name,
+                            *function,
+                            Errors::Native,
+                        );
                     }
                 },
             );

@@ -1,6 +1,8 @@
 //! `emit_log_hook`: remembers the SQLSTATE of a FATAL this backend reports, because by the time
 //! logout triggers run PostgreSQL has freed the error that ended the session, and the SQLSTATE is
-//! what tells `pg_terminate_backend`, shutdown and the idle timeouts apart.
+//! what tells `pg_terminate_backend`, shutdown and the idle timeouts apart. It also rewords the
+//! cancellation of a login or logout trigger by its time limit, which is FATAL and cannot be
+//! caught where it is raised.
 
 use crate::session;
 use pgrx::prelude::*;
@@ -21,6 +23,7 @@ unsafe extern "C-unwind" fn emit_log(error: *mut pg_sys::ErrorData) {
     unsafe {
         if !error.is_null() && (*error).elevel == pg_sys::FATAL as i32 {
             session::note_fatal((*error).sqlerrcode);
+            session::reword_timeout(&mut *error);
         }
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(error));

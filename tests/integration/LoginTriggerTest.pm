@@ -1,0 +1,70 @@
+# Shared set-up for the integration tests: throwaway clusters (PostgreSQL's own TAP framework)
+# with login_trigger loaded one way or another, and an audit table that login and logout
+# triggers write to.
+package LoginTriggerTest;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our $AUDIT_SQL = <<'SQL';
+CREATE EXTENSION IF NOT EXISTS login_trigger;
+CREATE TABLE public.audit (
+    id bigserial PRIMARY KEY, event text, trigger_name text, role text, app text, reason text,
+    pid int, duration float8, recovery bool, at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT, SELECT ON public.audit TO PUBLIC;
+GRANT USAGE ON SEQUENCE public.audit_id_seq TO PUBLIC;
+CREATE FUNCTION public.audit_event() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE c jsonb := login_trigger.context();
+BEGIN
+  INSERT INTO public.audit (event, trigger_name, role, app, reason, pid, duration, recovery)
+  VALUES (TG_EVENT, c->>'trigger_name', c->>'session_user_name', c->>'application_name',
+          c->>'reason', (c->>'backend_pid')::int, (c->>'session_duration')::float8,
+          (c->>'in_recovery')::bool);
+END $$;
+CREATE ROLE alice LOGIN PASSWORD 'alice-secret';
+CREATE FUNCTION public.mark() RETURNS void LANGUAGE sql AS $$SELECT set_config('app.marked', 'yes', false)$$;
+SQL
+
+# A started node. mode: shared (default), session or both; conf: extra postgresql.conf lines.
+sub node
+{
+	my ($name, %opts) = @_;
+	my $mode = $opts{mode} // 'shared';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(allows_streaming => $opts{streaming} ? 1 : 0);
+	my @conf = (
+		"log_line_prefix = '%m [%p] %e %a '",
+		"log_min_messages = info",
+		"login_trigger.login_timeout = '30s'");
+	push @conf, "shared_preload_libraries = 'login_trigger'"
+	  if $mode eq 'shared' || $mode eq 'both';
+	push @conf, "session_preload_libraries = 'login_trigger'"
+	  if $mode eq 'session' || $mode eq 'both';
+	push @conf, @{ $opts{conf} // [] };
+	$node->append_conf('postgresql.conf', join("\n", @conf) . "\n");
+	$node->start;
+	$node->safe_psql('postgres', $AUDIT_SQL) unless $opts{bare};
+	return $node;
+}
+
+# Rows of the audit table as "event|trigger|role|app|reason" lines, optionally filtered.
+sub audit
+{
+	my ($node, $where) = @_;
+	$where //= 'true';
+	return $node->safe_psql('postgres',
+		"SELECT concat_ws('|', event, trigger_name, role, app, reason) FROM public.audit WHERE $where ORDER BY id");
+}
+
+# Waits until the audit table has a row matching $where (logout rows commit after the client left).
+sub wait_for_audit
+{
+	my ($node, $where, $what) = @_;
+	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM public.audit WHERE $where"),
+		$what);
+}
+
+1;

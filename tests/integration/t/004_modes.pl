@@ -1,0 +1,61 @@
+# Loading modes: session_preload_libraries alone, and the library in both lists; the
+# placeholder gotcha of session_preload (a non-superuser's attempt to switch triggers off is
+# discarded, triggers still fire); single-user mode fires nothing.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin . '/..';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LoginTriggerTest;
+
+for my $mode ('session', 'both')
+{
+	my $node = LoginTriggerTest::node("mode_$mode", mode => $mode);
+	$node->safe_psql('postgres', q{
+		SELECT login_trigger.create_trigger('in', 'login', 'public.audit_event()');
+		SELECT login_trigger.create_trigger('out', 'logout', 'public.audit_event()');
+	});
+	$node->safe_psql('postgres', 'TRUNCATE public.audit');
+	$node->safe_psql('postgres', "SELECT 1", connstr => $node->connstr('postgres') . " application_name=m$_")
+	  for 1 .. 3;
+	is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app LIKE 'm_'"),
+		'3', "$mode: one login per session");
+	ok($node->poll_query_until('postgres',
+			"SELECT count(*) = 3 FROM public.audit WHERE event = 'logout' AND app LIKE 'm_' AND reason = 'client_exit'"),
+		"$mode: one logout per session");
+
+	if ($mode eq 'session')
+	{
+		my ($ret, $out, $err) = $node->psql('postgres', 'SHOW login_trigger.enabled',
+			connstr => $node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off' application_name=sneaky");
+		is($out, 'on', 'session mode: a non-superuser cannot switch triggers off at connection time');
+		like($err, qr/permission denied to set parameter "login_trigger.enabled"/, 'and is told so');
+		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app = 'sneaky'"),
+			'1', 'session mode: the triggers fired for that session');
+		my $superuser = $node->safe_psql('postgres', 'SHOW login_trigger.enabled',
+			connstr => $node->connstr('postgres') . " options='-c login_trigger.enabled=off' application_name=hatch");
+		is($superuser, 'off', 'session mode: a superuser can switch them off');
+		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE app = 'hatch'"), '0',
+			'and nothing fires for that session');
+	}
+	if ($mode eq 'both')
+	{
+		# Single-user mode fires nothing, even a trigger that refuses every login.
+		$node->safe_psql('postgres', q{
+			CREATE FUNCTION public.deny_all() RETURNS void LANGUAGE plpgsql AS $$
+			BEGIN RAISE EXCEPTION 'logins are closed'; END $$;
+			SELECT login_trigger.create_trigger('closed', 'login', 'public.deny_all()');
+		});
+		$node->stop;
+		my ($stdout, $stderr) = ('', '');
+		IPC::Run::run([ 'postgres', '--single', '-D', $node->data_dir, 'postgres' ],
+			'<', \"SELECT 'single-user works';\n", '>', \$stdout, '2>', \$stderr);
+		like($stdout, qr/single-user works/, 'single-user mode fires no login trigger');
+		unlike($stdout . $stderr, qr/logins are closed/, 'not even a refusing one');
+		$node->start;
+	}
+	$node->stop;
+}
+done_testing();

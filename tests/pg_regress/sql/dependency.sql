@@ -1,0 +1,49 @@
+-- Registrations depend on their functions through pg_depend: DROP FUNCTION needs CASCADE, and
+-- CASCADE removes the registration.
+\set VERBOSITY terse
+CREATE FUNCTION public.audited() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+SELECT login_trigger.create_trigger('one', 'login', 'public.audited()');
+SELECT login_trigger.create_trigger('two', 'logout', 'public.audited()');
+SELECT login_trigger.create_trigger('other', 'logout', 'public.noop_event()');
+\set VERBOSITY default
+DROP FUNCTION public.audited();
+\set VERBOSITY terse
+SELECT name FROM login_trigger.triggers;
+DROP FUNCTION public.audited() CASCADE;
+SELECT name FROM login_trigger.triggers;
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass ORDER BY 1;
+
+-- A dropped schema takes its functions' registrations with it.
+CREATE SCHEMA doomed;
+CREATE FUNCTION doomed.f() RETURNS void LANGUAGE sql AS $$SELECT$$;
+SELECT login_trigger.create_trigger('in_doomed', 'login', 'doomed.f()');
+DROP SCHEMA doomed;
+DROP SCHEMA doomed CASCADE;
+SELECT name FROM login_trigger.triggers;
+
+-- Renaming keeps the dependency under the new name.
+SELECT login_trigger.rename_trigger('other', 'renamed');
+DROP FUNCTION public.noop_event();
+SELECT login_trigger.drop_trigger('renamed');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass;
+
+-- A superuser writing the catalog directly goes through the same checks.
+SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, owner)
+             VALUES ('direct', 'logon', 'public.noop_void()', current_user::regrole)$$);
+SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, tags, owner)
+             VALUES ('direct', 'ddl_command_end', 'public.noop_void()', '{vacuum}', current_user::regrole)$$);
+INSERT INTO login_trigger.event_trigger (name, event, function, tags, owner)
+VALUES ('direct', 'ddl_command_end', 'public.noop_void()', '{create view}', current_user::regrole);
+SELECT name, tags FROM login_trigger.event_trigger;
+DROP FUNCTION public.noop_void();
+UPDATE login_trigger.event_trigger SET name = 'direct2';
+SELECT try($$UPDATE login_trigger.event_trigger SET event = 'bogus'$$);
+TRUNCATE login_trigger.event_trigger;
+-- Replica mode skips ordinary table triggers, but not the registry's.
+SET session_replication_role = replica;
+SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, owner)
+             VALUES ('direct', 'logon', 'public.noop_void()', current_user::regrole)$$);
+RESET session_replication_role;
+SELECT count(*) AS carriers FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass;
+DROP FUNCTION public.noop_void();
+CREATE FUNCTION public.noop_void() RETURNS void LANGUAGE sql AS $$SELECT$$;
