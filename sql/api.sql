@@ -36,3 +36,14 @@ SELECT pg_catalog.pg_extension_config_dump('login_trigger.event_trigger', '');
 REVOKE ALL ON login_trigger.event_trigger, login_trigger.registered_function FROM PUBLIC;
 GRANT SELECT ON login_trigger.event_trigger, login_trigger.triggers TO PUBLIC;
 GRANT USAGE ON SCHEMA login_trigger TO PUBLIC;
+
+-- Failed authentications (recorded with shared_preload_libraries): user names and client
+-- addresses are not for everyone, so only superusers and pg_read_all_stats read them.
+CREATE VIEW login_trigger.auth_failures AS SELECT * FROM login_trigger.auth_failures();
+CREATE VIEW login_trigger.auth_failure_counts AS SELECT * FROM login_trigger.auth_failure_counts();
+REVOKE ALL ON FUNCTION login_trigger.auth_failures(), login_trigger.auth_failure_counts(),
+    login_trigger.reset_auth_failures() FROM PUBLIC;
+REVOKE ALL ON login_trigger.auth_failures, login_trigger.auth_failure_counts FROM PUBLIC;
+GRANT SELECT ON login_trigger.auth_failures, login_trigger.auth_failure_counts TO pg_read_all_stats;
+-- Functions in a view are checked against the caller, so the readers need EXECUTE too.
+GRANT EXECUTE ON FUNCTION login_trigger.auth_failures(), login_trigger.auth_failure_counts() TO pg_read_all_stats;

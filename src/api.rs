@@ -25,18 +25,12 @@ fn exists(name: &str) -> bool {
 }
 
 fn not_found(name: &str) -> Refusal {
-    Refusal::new(
-        PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-        format!("trigger \"{name}\" does not exist"),
-    )
-    .hint("login_trigger.triggers lists the registered triggers.")
+    Refusal::new(PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT, format!("trigger \"{name}\" does not exist"))
+        .hint("login_trigger.triggers lists the registered triggers.")
 }
 
 fn already_exists(name: &str) -> Refusal {
-    Refusal::new(
-        PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
-        format!("trigger \"{name}\" already exists"),
-    )
+    Refusal::new(PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT, format!("trigger \"{name}\" already exists"))
 }
 
 /// Checks the caller and the name shared by every function that changes one registration, and
@@ -136,12 +130,9 @@ fn enable_trigger(name: Option<&str>, mode: Option<&str>) {
     let mode = validate::required("mode", mode).or_raise();
     let state = TriggerState::parse(mode).or_raise();
     if state == TriggerState::Disabled {
-        Refusal::new(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("\"{mode}\" is not an enabled mode"),
-        )
-        .hint("Use login_trigger.disable_trigger() to disable a trigger.")
-        .raise();
+        Refusal::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("\"{mode}\" is not an enabled mode"))
+            .hint("Use login_trigger.disable_trigger() to disable a trigger.")
+            .raise();
     }
     set_state(name, state);
 }

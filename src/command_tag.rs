@@ -53,35 +53,23 @@ pub fn is_ddl(name: &str, tag: pg_sys::CommandTag::Type) -> bool {
 
 /// Checks a tag filter for an event and returns it normalised: upper case, without duplicates,
 /// in byte order. `None` (no filter) stays `None`.
-pub fn normalize_filter(
-    event: Event,
-    tags: Option<Vec<Option<String>>>,
-) -> Checked<Option<Vec<String>>> {
+pub fn normalize_filter(event: Event, tags: Option<Vec<Option<String>>>) -> Checked<Option<Vec<String>>> {
     let Some(tags) = tags else { return Ok(None) };
     if event.is_session_event() {
         return Err(Refusal::new(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!(
-                "tag filtering is not supported for {} triggers",
-                event.name()
-            ),
+            format!("tag filtering is not supported for {} triggers", event.name()),
         )
         .hint("Pass NULL as the tag list."));
     }
     if tags.is_empty() {
-        return Err(Refusal::new(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            "tag list must not be empty",
-        )
-        .hint("Pass NULL to fire for every command."));
+        return Err(Refusal::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "tag list must not be empty")
+            .hint("Pass NULL to fire for every command."));
     }
     let mut normalized = Vec::with_capacity(tags.len());
     for tag in tags {
         let Some(tag) = tag else {
-            return Err(Refusal::new(
-                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                "tag list must not contain NULL",
-            ));
+            return Err(Refusal::new(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "tag list must not contain NULL"));
         };
         let upper = tag.to_ascii_uppercase();
         let Some(server) = server_tag(&upper) else {

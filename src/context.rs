@@ -43,10 +43,7 @@ impl LogoutReason {
 #[derive(Debug, Clone)]
 pub enum Detail {
     Login,
-    Logout {
-        reason: LogoutReason,
-        session_seconds: f64,
-    },
+    Logout { reason: LogoutReason, session_seconds: f64 },
 }
 
 /// One firing in progress; nested firings (a login function that runs DDL) stack.
@@ -63,13 +60,7 @@ thread_local! {
 
 /// Makes `detail` the context of `event` while `work` fires its triggers.
 pub fn with_event<R>(event: Event, detail: Detail, work: impl FnOnce() -> R) -> R {
-    STACK.with_borrow_mut(|stack| {
-        stack.push(Frame {
-            event,
-            trigger: String::new(),
-            detail,
-        })
-    });
+    STACK.with_borrow_mut(|stack| stack.push(Frame { event, trigger: String::new(), detail }));
     let _pop = PopOnDrop;
     work()
 }
@@ -92,25 +83,19 @@ impl Drop for PopOnDrop {
 }
 
 fn current() -> Frame {
-    STACK
-        .with_borrow(|stack| stack.last().cloned())
-        .unwrap_or_else(|| {
-            Refusal::new(
-                PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
-                "login_trigger context is only available in a trigger function",
-            )
-            .hint("Call it from a function registered with login_trigger.create_trigger().")
-            .raise()
-        })
+    STACK.with_borrow(|stack| stack.last().cloned()).unwrap_or_else(|| {
+        Refusal::new(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
+            "login_trigger context is only available in a trigger function",
+        )
+        .hint("Call it from a function registered with login_trigger.create_trigger().")
+        .raise()
+    })
 }
 
 fn cstr(pointer: *const std::ffi::c_char) -> Option<String> {
     // SAFETY: callers pass NULL or a NUL-terminated string owned by PostgreSQL.
-    (!pointer.is_null()).then(|| {
-        unsafe { CStr::from_ptr(pointer) }
-            .to_string_lossy()
-            .into_owned()
-    })
+    (!pointer.is_null()).then(|| unsafe { CStr::from_ptr(pointer) }.to_string_lossy().into_owned())
 }
 
 fn role_name(role: pg_sys::Oid) -> Option<String> {
@@ -129,53 +114,30 @@ fn session_facts() -> Map<String, Value> {
     // SAFETY: these read backend-local globals and the syscache inside a transaction; MyProcPort
     // is NULL outside client backends and its strings are NUL-terminated when set.
     unsafe {
-        facts.insert(
-            "session_user_name".into(),
-            json!(role_name(pg_sys::GetSessionUserId())),
-        );
-        facts.insert(
-            "current_user_name".into(),
-            json!(role_name(pg_sys::GetUserId())),
-        );
-        facts.insert(
-            "database".into(),
-            json!(cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId))),
-        );
+        facts.insert("session_user_name".into(), json!(role_name(pg_sys::GetSessionUserId())));
+        facts.insert("current_user_name".into(), json!(role_name(pg_sys::GetUserId())));
+        facts.insert("database".into(), json!(cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId))));
         facts.insert(
             "application_name".into(),
-            json!(cstr(pg_sys::GetConfigOption(
-                c"application_name".as_ptr(),
-                true,
-                false
-            ))),
+            json!(cstr(pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false))),
         );
         let port = pg_sys::libpq::be::MyProcPort;
         let (host, port_number, hostname) = if port.is_null() {
             (None, None, None)
         } else {
-            (
-                cstr((*port).remote_host),
-                cstr((*port).remote_port),
-                cstr((*port).remote_hostname),
-            )
+            (cstr((*port).remote_host), cstr((*port).remote_port), cstr((*port).remote_hostname))
         };
         // Unix-socket clients have no address; pg_stat_activity shows NULL for them too.
         let local = host.as_deref() == Some("[local]");
         facts.insert("client_addr".into(), json!(if local { None } else { host }));
-        facts.insert(
-            "client_port".into(),
-            json!(
-                port_number
-                    .and_then(|p| p.parse::<i32>().ok())
-                    .filter(|p| *p > 0)
-            ),
-        );
+        facts.insert("client_port".into(), json!(port_number.and_then(|p| p.parse::<i32>().ok()).filter(|p| *p > 0)));
         facts.insert("client_hostname".into(), json!(hostname));
+        let (method, identity, ssl) = crate::auth::session_facts();
+        facts.insert("auth_method".into(), json!(method));
+        facts.insert("auth_identity".into(), json!(identity));
+        facts.insert("ssl".into(), json!(ssl));
         facts.insert("backend_pid".into(), Value::from(pg_sys::MyProcPid as i64));
-        facts.insert(
-            "backend_start".into(),
-            timestamp_json(pg_sys::MyStartTimestamp),
-        );
+        facts.insert("backend_start".into(), timestamp_json(pg_sys::MyStartTimestamp));
         facts.insert("in_recovery".into(), json!(pg_sys::RecoveryInProgress()));
     }
     facts
@@ -190,10 +152,7 @@ fn context_json() -> Value {
     object.extend(session_facts());
     match frame.detail {
         Detail::Login => {}
-        Detail::Logout {
-            reason,
-            session_seconds,
-        } => {
+        Detail::Logout { reason, session_seconds } => {
             object.insert("reason".into(), json!(reason.name()));
             object.insert("session_duration".into(), json!(session_seconds));
         }
@@ -220,6 +179,9 @@ fn session() -> TableIterator<
         name!(application_name, Option<String>),
         name!(client_addr, Option<String>),
         name!(client_port, Option<i32>),
+        name!(auth_method, Option<String>),
+        name!(auth_identity, Option<String>),
+        name!(ssl, bool),
         name!(backend_pid, i32),
         name!(in_recovery, bool),
         name!(reason, Option<String>),
@@ -236,18 +198,12 @@ fn session() -> TableIterator<
         text("database"),
         text("application_name"),
         text("client_addr"),
-        value
-            .get("client_port")
-            .and_then(Value::as_i64)
-            .map(|p| p as i32),
-        value
-            .get("backend_pid")
-            .and_then(Value::as_i64)
-            .unwrap_or_default() as i32,
-        value
-            .get("in_recovery")
-            .and_then(Value::as_bool)
-            .unwrap_or_default(),
+        value.get("client_port").and_then(Value::as_i64).map(|p| p as i32),
+        text("auth_method"),
+        text("auth_identity"),
+        value.get("ssl").and_then(Value::as_bool).unwrap_or_default(),
+        value.get("backend_pid").and_then(Value::as_i64).unwrap_or_default() as i32,
+        value.get("in_recovery").and_then(Value::as_bool).unwrap_or_default(),
         text("reason"),
         value.get("session_duration").and_then(Value::as_f64),
     );

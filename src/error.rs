@@ -17,12 +17,7 @@ pub struct Refusal {
 
 impl Refusal {
     pub fn new(code: PgSqlErrorCode, message: impl Into<String>) -> Self {
-        Refusal {
-            code,
-            message: message.into(),
-            detail: None,
-            hint: None,
-        }
+        Refusal { code, message: message.into(), detail: None, hint: None }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {

@@ -62,13 +62,7 @@ pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, triggers: &[&Regist
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
-pub fn fire_one(
-    event: Event,
-    tag: pg_sys::CommandTag::Type,
-    name: &str,
-    function: pg_sys::Oid,
-    errors: Errors,
-) {
+pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid, errors: Errors) {
     let Some(proc) = PgProc::new(function) else {
         return;
     };
@@ -87,13 +81,7 @@ pub fn fire_one(
     });
 }
 
-fn invoke(
-    function: pg_sys::Oid,
-    event: Event,
-    tag: pg_sys::CommandTag::Type,
-    as_event_trigger: bool,
-    errors: Errors,
-) {
+fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as_event_trigger: bool, errors: Errors) {
     // SAFETY: reads a backend-local pointer.
     let in_place = errors == Errors::Native && unsafe { pg_sys::PG_exception_stack.is_null() };
     let mut memory = PgMemoryContexts::new("login_trigger invocation");
@@ -116,17 +104,13 @@ fn invoke(
             {
                 let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
                 pg_sys::fmgr_info(function, &mut flinfo);
-                let fcinfo =
-                    pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>())
-                        .cast::<pg_sys::FunctionCallInfoBaseData>();
+                let fcinfo = pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>())
+                    .cast::<pg_sys::FunctionCallInfoBaseData>();
                 (*fcinfo).flinfo = &mut flinfo;
                 (*fcinfo).nargs = 0;
                 (*fcinfo).fncollation = pg_sys::Oid::INVALID;
-                (*fcinfo).context = if as_event_trigger {
-                    (&raw mut trigger_data).cast()
-                } else {
-                    std::ptr::null_mut()
-                };
+                (*fcinfo).context =
+                    if as_event_trigger { (&raw mut trigger_data).cast() } else { std::ptr::null_mut() };
                 let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
                 pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
                 let call = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
@@ -151,11 +135,8 @@ struct ErrorContextLine {
 
 impl ErrorContextLine {
     fn push(name: &str, event: Event) -> Self {
-        let text = CString::new(format!(
-            "login_trigger trigger \"{name}\" ({})",
-            event.name()
-        ))
-        .unwrap_or_else(|_| c"login_trigger trigger".to_owned());
+        let text = CString::new(format!("login_trigger trigger \"{name}\" ({})", event.name()))
+            .unwrap_or_else(|_| c"login_trigger trigger".to_owned());
         // SAFETY: the callback struct is boxed (stable address) and removed from the stack in
         // drop before it is freed; the argument points into `text`, owned by the same value.
         unsafe {
@@ -164,10 +145,7 @@ impl ErrorContextLine {
                 callback: Some(error_context),
                 arg: text.as_ptr().cast_mut().cast(),
             });
-            let mut line = ErrorContextLine {
-                callback,
-                _text: text,
-            };
+            let mut line = ErrorContextLine { callback, _text: text };
             pg_sys::error_context_stack = &mut *line.callback;
             line
         }

@@ -100,10 +100,7 @@ pub fn logout_timeout_ms() -> i32 {
 }
 
 fn function_name(setting: &GucSetting<Option<CString>>) -> Option<String> {
-    setting
-        .get()
-        .map(|name| name.to_string_lossy().trim().to_owned())
-        .filter(|name| !name.is_empty())
+    setting.get().map(|name| name.to_string_lossy().trim().to_owned()).filter(|name| !name.is_empty())
 }
 
 /// The session_exec-style login function's name, if set.

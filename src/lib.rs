@@ -3,6 +3,7 @@
 //! This file only wires the modules together; docs/design.md explains the architecture.
 
 mod api;
+mod auth;
 mod command_tag;
 mod context;
 mod error;
@@ -24,6 +25,7 @@ pgrx::extension_sql_file!("../sql/api.sql", name = "api", finalize);
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    auth::init();
     hooks::init();
 }
 

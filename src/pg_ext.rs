@@ -45,8 +45,7 @@ pub fn arm_cancel_timer(delay_ms: c_int) {
     let id = CANCEL_TIMER.get().unwrap_or_else(|| {
         // SAFETY: registers a handler for a free user timeout slot of this backend (once); a
         // FATAL for no free slot leaves through the boundary.
-        let id =
-            unsafe { pg_guard_ffi_boundary(|| RegisterTimeout(ANY_USER_TIMEOUT, on_cancel_timer)) };
+        let id = unsafe { pg_guard_ffi_boundary(|| RegisterTimeout(ANY_USER_TIMEOUT, on_cancel_timer)) };
         CANCEL_TIMER.set(Some(id));
         id
     });

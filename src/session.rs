@@ -47,12 +47,7 @@ fn session_tag(event: Event) -> pg_sys::CommandTag::Type {
 /// Triggers of a session event that fire under the session's `session_replication_role`.
 fn enabled_triggers(snapshot: &cache::Snapshot, event: Event) -> Vec<Registration> {
     let replica = fire::replica_role();
-    snapshot
-        .triggers(event)
-        .iter()
-        .filter(|trigger| trigger.fires_for(None, replica))
-        .cloned()
-        .collect()
+    snapshot.triggers(event).iter().filter(|trigger| trigger.fires_for(None, replica)).cloned().collect()
 }
 
 /// Resolves a session_exec-style function name: schema-qualified, never through the client's
@@ -62,11 +57,7 @@ fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
         warning!("{setting} \"{name}\" is not schema-qualified; it is ignored");
         return None;
     }
-    let signature = if name.ends_with(')') {
-        name.to_owned()
-    } else {
-        format!("{name}()")
-    };
+    let signature = if name.ends_with(')') { name.to_owned() } else { format!("{name}()") };
     let function = Spi::get_one_with_args::<pg_sys::Oid>(
         "SELECT pg_catalog.to_regprocedure($1)::pg_catalog.oid",
         &[signature.as_str().into()],
@@ -127,9 +118,8 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
     }
     let what = event.name();
     let message = format!("{what} triggers did not finish in time");
-    let detail = format!(
-        "login_trigger.{what}_timeout is {timeout_ms} ms; the work of the {what} triggers is rolled back."
-    );
+    let detail =
+        format!("login_trigger.{what}_timeout is {timeout_ms} ms; the work of the {what} triggers is rolled back.");
     let hint = "A superuser can connect with options='-c login_trigger.enabled=off' to repair a login trigger.";
     // SAFETY: the strings are copied into the current memory context (ErrorContext while an
     // error is emitted), where PostgreSQL frees the error's other fields too.
@@ -156,9 +146,7 @@ pub fn login() {
     with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
             if let Some(name) = gucs::login_function() {
-                if let Some(function) =
-                    resolve_setting_function("login_trigger.login_function", &name)
-                {
+                if let Some(function) = resolve_setting_function("login_trigger.login_function", &name) {
                     fire_tolerating_standby(&name, function);
                 }
             }
@@ -180,13 +168,7 @@ pub fn login() {
 fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
     // SAFETY: reads shared recovery state.
     if !unsafe { pg_sys::RecoveryInProgress() } {
-        fire::fire_one(
-            Event::Login,
-            session_tag(Event::Login),
-            name,
-            function,
-            Errors::Native,
-        );
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Native);
         return;
     }
     // SAFETY: subtransaction calls pair up on both paths (released on success, rolled back on error).
@@ -196,13 +178,7 @@ fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
         saved
     };
     PgTryBuilder::new(|| {
-        fire::fire_one(
-            Event::Login,
-            session_tag(Event::Login),
-            name,
-            function,
-            Errors::Catchable,
-        );
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Catchable);
         // SAFETY: see above.
         unsafe {
             pg_sys::ReleaseCurrentSubTransaction();
@@ -218,8 +194,9 @@ fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
             pg_sys::CurrentResourceOwner = owner;
         }
         let message = match &error {
-            pg_sys::panic::CaughtError::PostgresError(report)
-            | pg_sys::panic::CaughtError::ErrorReport(report) => report.message().to_owned(),
+            pg_sys::panic::CaughtError::PostgresError(report) | pg_sys::panic::CaughtError::ErrorReport(report) => {
+                report.message().to_owned()
+            }
             pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_owned(),
         };
         warning!("login_trigger trigger \"{name}\" could not write on a standby: {message}");
@@ -230,11 +207,8 @@ fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
 fn report_activity(text: &std::ffi::CStr) {
     // SAFETY: pgstat_report_activity copies the string into this backend's status entry.
     unsafe {
-        let state = if text.is_empty() {
-            pg_sys::BackendState::STATE_IDLE
-        } else {
-            pg_sys::BackendState::STATE_RUNNING
-        };
+        let state =
+            if text.is_empty() { pg_sys::BackendState::STATE_IDLE } else { pg_sys::BackendState::STATE_RUNNING };
         pg_sys::pgstat_report_activity(state, text.as_ptr());
     }
 }
@@ -246,21 +220,15 @@ pub fn note_fatal(sqlstate: i32) {
 
 fn postmaster_is_stopping() -> bool {
     // SAFETY: DataDir is the backend's data directory, set before any backend runs.
-    let Some(data_dir) = (unsafe { !pg_sys::DataDir.is_null() }).then(|| {
-        unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) }
-            .to_string_lossy()
-            .into_owned()
-    }) else {
+    let Some(data_dir) = (unsafe { !pg_sys::DataDir.is_null() })
+        .then(|| unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) }.to_string_lossy().into_owned())
+    else {
         return false;
     };
     // Line 8 of postmaster.pid is the postmaster's status, "stopping" once shutdown has begun.
     std::fs::read_to_string(format!("{data_dir}/postmaster.pid"))
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .nth(7)
-                .map(|status| status.trim() == "stopping")
-        })
+        .and_then(|text| text.lines().nth(7).map(|status| status.trim() == "stopping"))
         .unwrap_or(false)
 }
 
@@ -318,34 +286,19 @@ pub fn logout(exit_code: i32) {
     begin_transaction();
     let snapshot = cache::snapshot();
     let triggers = enabled_triggers(&snapshot, Event::Logout);
-    let setting_function = gucs::logout_function().and_then(|name| {
-        resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid))
-    });
+    let setting_function = gucs::logout_function()
+        .and_then(|name| resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid)));
     if !triggers.is_empty() || setting_function.is_some() {
         // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
-        let session_seconds =
-            unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
+        let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
         with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
-            context::with_event(
-                Event::Logout,
-                Detail::Logout {
-                    reason,
-                    session_seconds,
-                },
-                || {
-                    let refs: Vec<&Registration> = triggers.iter().collect();
-                    fire::fire_all(Event::Logout, session_tag(Event::Logout), &refs);
-                    if let Some((name, function)) = &setting_function {
-                        fire::fire_one(
-                            Event::Logout,
-                            session_tag(Event::Logout),
-                            name,
-                            *function,
-                            Errors::Native,
-                        );
-                    }
-                },
-            );
+            context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
+                let refs: Vec<&Registration> = triggers.iter().collect();
+                fire::fire_all(Event::Logout, session_tag(Event::Logout), &refs);
+                if let Some((name, function)) = &setting_function {
+                    fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function, Errors::Native);
+                }
+            });
         });
     }
     commit_transaction();

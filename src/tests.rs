@@ -25,11 +25,7 @@ mod tests {
     }
 
     fn names(event: Event) -> Vec<String> {
-        cache::snapshot()
-            .triggers(event)
-            .iter()
-            .map(|trigger| trigger.name.clone())
-            .collect()
+        cache::snapshot().triggers(event).iter().map(|trigger| trigger.name.clone()).collect()
     }
 
     #[pg_test]
@@ -38,10 +34,7 @@ mod tests {
         for name in ["a_lower", "Zed", "_under", "B_upper", "1num"] {
             register(name, "login");
         }
-        assert_eq!(
-            names(Event::Login),
-            ["1num", "B_upper", "Zed", "_under", "a_lower"]
-        );
+        assert_eq!(names(Event::Login), ["1num", "B_upper", "Zed", "_under", "a_lower"]);
         assert!(names(Event::Logout).is_empty());
     }
 
@@ -51,17 +44,10 @@ mod tests {
         register("first", "logout");
         assert_eq!(names(Event::Logout), ["first"]);
         Spi::run("SELECT login_trigger.disable_trigger('first')").unwrap();
-        assert!(
-            names(Event::Logout).is_empty(),
-            "disabled triggers are not cached for firing"
-        );
-        assert!(
-            cache::snapshot().registers_function(
-                Spi::get_one::<pg_sys::Oid>("SELECT 'public.lt_test_noop()'::regprocedure::oid")
-                    .unwrap()
-                    .unwrap()
-            )
-        );
+        assert!(names(Event::Logout).is_empty(), "disabled triggers are not cached for firing");
+        assert!(cache::snapshot().registers_function(
+            Spi::get_one::<pg_sys::Oid>("SELECT 'public.lt_test_noop()'::regprocedure::oid").unwrap().unwrap()
+        ));
         Spi::run("SELECT login_trigger.enable_trigger('first', 'always')").unwrap();
         let snapshot = cache::snapshot();
         let first = &snapshot.triggers(Event::Logout)[0];
@@ -76,38 +62,15 @@ mod tests {
     fn tag_filters_are_normalised_and_matched() {
         let tags = normalize_filter(
             Event::DdlCommandEnd,
-            Some(vec![
-                Some("create table".into()),
-                Some("Drop Table".into()),
-                Some("CREATE TABLE".into()),
-            ]),
+            Some(vec![Some("create table".into()), Some("Drop Table".into()), Some("CREATE TABLE".into())]),
         )
         .unwrap();
-        assert_eq!(
-            tags,
-            Some(vec!["CREATE TABLE".to_owned(), "DROP TABLE".to_owned()])
-        );
+        assert_eq!(tags, Some(vec!["CREATE TABLE".to_owned(), "DROP TABLE".to_owned()]));
         assert_eq!(normalize_filter(Event::SqlDrop, None).unwrap(), None);
-        for beyond_native in [
-            "create role",
-            "alter system",
-            "create database",
-            "drop tablespace",
-            "reindex",
-        ] {
-            assert!(
-                normalize_filter(
-                    Event::DdlCommandStart,
-                    Some(vec![Some(beyond_native.into())])
-                )
-                .is_ok()
-            );
+        for beyond_native in ["create role", "alter system", "create database", "drop tablespace", "reindex"] {
+            assert!(normalize_filter(Event::DdlCommandStart, Some(vec![Some(beyond_native.into())])).is_ok());
         }
-        let refused = |event, tag: &str| {
-            normalize_filter(event, Some(vec![Some(tag.into())]))
-                .unwrap_err()
-                .code
-        };
+        let refused = |event, tag: &str| normalize_filter(event, Some(vec![Some(tag.into())])).unwrap_err().code;
         assert_eq!(
             refused(Event::DdlCommandEnd, "login"),
             if cfg!(any(feature = "pg17", feature = "pg18")) {
@@ -116,34 +79,16 @@ mod tests {
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
             }
         );
-        assert_eq!(
-            refused(Event::TableRewrite, "drop table"),
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED
-        );
-        assert_eq!(
-            refused(Event::Logout, "drop table"),
-            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED
-        );
-        assert_eq!(
-            refused(Event::DdlCommandEnd, "no such tag"),
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
-        );
+        assert_eq!(refused(Event::TableRewrite, "drop table"), PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED);
+        assert_eq!(refused(Event::Logout, "drop table"), PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED);
+        assert_eq!(refused(Event::DdlCommandEnd, "no such tag"), PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE);
     }
 
     #[pg_test]
     fn sqlstates_are_encoded_as_postgres_does() {
-        assert_eq!(
-            pg_ext::sqlstate(b"57014"),
-            PgSqlErrorCode::ERRCODE_QUERY_CANCELED as i32
-        );
-        assert_eq!(
-            pg_ext::sqlstate(b"57P01"),
-            PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN as i32
-        );
-        assert_eq!(
-            pg_ext::sqlstate(b"25P03"),
-            PgSqlErrorCode::ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT as i32
-        );
+        assert_eq!(pg_ext::sqlstate(b"57014"), PgSqlErrorCode::ERRCODE_QUERY_CANCELED as i32);
+        assert_eq!(pg_ext::sqlstate(b"57P01"), PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN as i32);
+        assert_eq!(pg_ext::sqlstate(b"25P03"), PgSqlErrorCode::ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT as i32);
     }
 
     #[pg_test(error = "permission denied to create login_trigger triggers")]

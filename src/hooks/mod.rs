@@ -2,12 +2,14 @@
 //! `extern "C-unwind"` wrapper per PostgreSQL signature, and forwards to one version-independent
 //! function; the previous hook is always called.
 
+mod client_auth;
 mod emit_log;
 mod object_access;
 mod session;
 
 /// Installs every hook. Called once per process from `_PG_init`.
 pub fn init() {
+    client_auth::init();
     emit_log::init();
     object_access::init();
     session::init();

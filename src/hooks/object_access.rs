@@ -27,19 +27,13 @@ unsafe extern "C-unwind" fn object_access(
     // receives our arguments unchanged.
     unsafe {
         if let Some(previous) = PREVIOUS {
-            pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                previous(access, class_id, object_id, sub_id, arg)
-            });
+            pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(access, class_id, object_id, sub_id, arg));
         }
     }
     on_object_access(access, class_id, object_id);
 }
 
-fn on_object_access(
-    access: pg_sys::ObjectAccessType::Type,
-    class_id: pg_sys::Oid,
-    object_id: pg_sys::Oid,
-) {
+fn on_object_access(access: pg_sys::ObjectAccessType::Type, class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     if access == pg_sys::ObjectAccessType::OAT_DROP && class_id == pg_sys::ProcedureRelationId {
         maintain::forget_function(object_id);
     }

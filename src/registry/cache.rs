@@ -105,13 +105,7 @@ fn build() -> Snapshot {
     };
     REGISTRY.set(registry);
     // No operators or unqualified names: nothing here resolves through the session's search_path.
-    let rows: Vec<(
-        String,
-        String,
-        pg_sys::Oid,
-        String,
-        Option<Vec<Option<String>>>,
-    )> = as_bootstrap_superuser(|| {
+    let rows: Vec<(String, String, pg_sys::Oid, String, Option<Vec<Option<String>>>)> = as_bootstrap_superuser(|| {
         Spi::connect(|client| {
             client
                 .select(
@@ -148,12 +142,7 @@ fn build() -> Snapshot {
             continue;
         }
         let tags = tags.map(|tags| tags.into_iter().flatten().collect());
-        snapshot.by_event[event.index()].push(Registration {
-            name,
-            function,
-            state,
-            tags,
-        });
+        snapshot.by_event[event.index()].push(Registration { name, function, state, tags });
     }
     // Byte order of names, as native event triggers fire (their names are compared with strcmp).
     for triggers in &mut snapshot.by_event {
@@ -169,10 +158,7 @@ fn register_callbacks_once() {
     // SAFETY: both registrations store a function pointer in a backend-local array; the callbacks
     // are `pg_guard`ed and only touch thread-local state.
     unsafe {
-        pg_sys::CacheRegisterRelcacheCallback(
-            Some(on_relcache_invalidation),
-            pg_sys::Datum::from(0),
-        );
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
         pg_sys::CacheRegisterSyscacheCallback(
             pg_sys::SysCacheIdentifier::NAMESPACEOID as i32,
             Some(on_namespace_invalidation),
@@ -189,10 +175,6 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn on_namespace_invalidation(
-    _arg: pg_sys::Datum,
-    _cache_id: i32,
-    _hash: u32,
-) {
+unsafe extern "C-unwind" fn on_namespace_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
     invalidate();
 }

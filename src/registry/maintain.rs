@@ -26,9 +26,7 @@ fn event_trigger_check<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
     validate::require_superuser("change the login_trigger registry").or_raise();
-    let row = trigger
-        .new()
-        .expect("a BEFORE INSERT OR UPDATE row trigger has a new row");
+    let row = trigger.new().expect("a BEFORE INSERT OR UPDATE row trigger has a new row");
     let accepted = accept_row(&row);
     let mut row = row.into_owned();
     row.set_by_name("tags", accepted.tags)
@@ -41,13 +39,8 @@ fn accept_row(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Accepted {
     let field = |name: &str| -> Option<String> { row.get_by_name::<String>(name).ok().flatten() };
     let name = validate::required("name", field("name")).or_raise();
     let event = validate::required("event", field("event")).or_raise();
-    let function = validate::required(
-        "function",
-        row.get_by_name::<pg_sys::Oid>("function").ok().flatten(),
-    )
-    .or_raise();
-    let enabled =
-        validate::required("enabled", row.get_by_name::<i8>("enabled").ok().flatten()).or_raise();
+    let function = validate::required("function", row.get_by_name::<pg_sys::Oid>("function").ok().flatten()).or_raise();
+    let enabled = validate::required("enabled", row.get_by_name::<i8>("enabled").ok().flatten()).or_raise();
     let tags = row
         .get_by_name::<pgrx::Array<&str>>("tags")
         .ok()
@@ -63,16 +56,8 @@ fn event_trigger_sync<'a>(
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
     let name_and_function = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
         row.map(|row| {
-            let name = row
-                .get_by_name::<String>("name")
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let function = row
-                .get_by_name::<pg_sys::Oid>("function")
-                .ok()
-                .flatten()
-                .unwrap_or(pg_sys::Oid::INVALID);
+            let name = row.get_by_name::<String>("name").ok().flatten().unwrap_or_default();
+            let function = row.get_by_name::<pg_sys::Oid>("function").ok().flatten().unwrap_or(pg_sys::Oid::INVALID);
             (name, function)
         })
     };
@@ -107,8 +92,7 @@ fn registered_function_carrier<'a>(
 }
 
 fn carrier_table() -> pg_sys::Oid {
-    cache::relation(CARRIER_TABLE)
-        .unwrap_or_else(|| error!("login_trigger.registered_function is missing"))
+    cache::relation(CARRIER_TABLE).unwrap_or_else(|| error!("login_trigger.registered_function is missing"))
 }
 
 fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
@@ -134,14 +118,10 @@ fn create_carrier(name: &str, function: pg_sys::Oid) {
     // SAFETY: alloc_node returns a zeroed, palloc'd CreateTrigStmt with its tag set; the strings
     // are copied into the current memory context with pstrdup before they are stored in it.
     let carrier = unsafe {
-        let mut statement =
-            PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
+        let mut statement = PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
         statement.trigname = pg_sys::pstrdup(cname.as_ptr());
-        statement.relation = pg_sys::makeRangeVar(
-            pg_sys::pstrdup(super::SCHEMA.as_ptr()),
-            pg_sys::pstrdup(CARRIER_TABLE.as_ptr()),
-            -1,
-        );
+        statement.relation =
+            pg_sys::makeRangeVar(pg_sys::pstrdup(super::SCHEMA.as_ptr()), pg_sys::pstrdup(CARRIER_TABLE.as_ptr()), -1);
         statement.row = false;
         statement.timing = pg_sys::TRIGGER_TYPE_AFTER as i16;
         statement.events = pg_sys::TRIGGER_TYPE_TRUNCATE as i16;
@@ -159,18 +139,10 @@ fn create_carrier(name: &str, function: pg_sys::Oid) {
             false,
         )
     };
-    let registered = pg_sys::ObjectAddress {
-        classId: pg_sys::ProcedureRelationId,
-        objectId: function,
-        objectSubId: 0,
-    };
+    let registered = pg_sys::ObjectAddress { classId: pg_sys::ProcedureRelationId, objectId: function, objectSubId: 0 };
     // SAFETY: both addresses name existing objects; recordDependencyOn inserts one pg_depend row.
     unsafe {
-        pg_sys::recordDependencyOn(
-            &carrier,
-            &registered,
-            pg_sys::DependencyType::DEPENDENCY_NORMAL,
-        );
+        pg_sys::recordDependencyOn(&carrier, &registered, pg_sys::DependencyType::DEPENDENCY_NORMAL);
         pg_sys::CommandCounterIncrement();
     }
 }
@@ -181,11 +153,7 @@ fn drop_carrier(name: &str) {
     let Some(carrier) = carrier_oid(table, name) else {
         return;
     };
-    let address = pg_sys::ObjectAddress {
-        classId: pg_sys::TriggerRelationId,
-        objectId: carrier,
-        objectSubId: 0,
-    };
+    let address = pg_sys::ObjectAddress { classId: pg_sys::TriggerRelationId, objectId: carrier, objectSubId: 0 };
     // SAFETY: the address names an existing trigger that nothing depends on; an internal deletion
     // is not reported to event triggers.
     unsafe {

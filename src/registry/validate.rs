@@ -21,10 +21,7 @@ pub struct Accepted {
 /// Refuses NULL for an argument that must not be NULL.
 pub fn required<T>(argument: &str, value: Option<T>) -> Checked<T> {
     value.ok_or_else(|| {
-        Refusal::new(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            format!("{argument} must not be null"),
-        )
+        Refusal::new(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{argument} must not be null"))
     })
 }
 
@@ -32,10 +29,7 @@ pub fn required<T>(argument: &str, value: Option<T>) -> Checked<T> {
 pub fn trigger_name(name: &str) -> Checked<()> {
     let max = pg_sys::NAMEDATALEN as usize - 1;
     if name.is_empty() {
-        return Err(Refusal::new(
-            PgSqlErrorCode::ERRCODE_INVALID_NAME,
-            "trigger name must not be empty",
-        ));
+        return Err(Refusal::new(PgSqlErrorCode::ERRCODE_INVALID_NAME, "trigger name must not be empty"));
     }
     if name.len() > max {
         return Err(Refusal::new(
@@ -56,9 +50,7 @@ pub fn describe_function(function: pg_sys::Oid) -> String {
     // and returns a palloc'd NUL-terminated string in the current memory context.
     unsafe {
         let text = pg_sys::format_procedure(function);
-        std::ffi::CStr::from_ptr(text)
-            .to_string_lossy()
-            .into_owned()
+        std::ffi::CStr::from_ptr(text).to_string_lossy().into_owned()
     }
 }
 
@@ -80,11 +72,8 @@ pub fn trigger_function(function: pg_sys::Oid) -> Checked<()> {
     };
     let described = describe_function(function);
     if proc.prokind() != ProKind::Function {
-        return Err(Refusal::new(
-            PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-            format!("{described} is not a function"),
-        )
-        .detail("Procedures, aggregates and window functions cannot be triggers."));
+        return Err(Refusal::new(PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE, format!("{described} is not a function"))
+            .detail("Procedures, aggregates and window functions cannot be triggers."));
     }
     if proc.pronargs() != 0 {
         return Err(Refusal::new(
@@ -124,13 +113,7 @@ pub fn registration(
     trigger_function(function)?;
     let state = TriggerState::parse(state)?;
     let tags = command_tag::normalize_filter(event, tags)?;
-    Ok(Accepted {
-        name: name.to_owned(),
-        event,
-        function,
-        state,
-        tags,
-    })
+    Ok(Accepted { name: name.to_owned(), event, function, state, tags })
 }
 
 /// Refuses a change to the registry by anyone but a superuser.
@@ -139,9 +122,6 @@ pub fn require_superuser(action: &str) -> Checked<()> {
     if unsafe { pg_sys::superuser() } {
         return Ok(());
     }
-    Err(Refusal::new(
-        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("permission denied to {action}"),
-    )
-    .hint("Only superusers can register, change or drop login_trigger triggers."))
+    Err(Refusal::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, format!("permission denied to {action}"))
+        .hint("Only superusers can register, change or drop login_trigger triggers."))
 }

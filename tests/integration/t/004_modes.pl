@@ -39,6 +39,9 @@ for my $mode ('session', 'both')
 		is($superuser, 'off', 'session mode: a superuser can switch them off');
 		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE app = 'hatch'"), '0',
 			'and nothing fires for that session');
+		($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM login_trigger.auth_failures');
+		like($err, qr/recorded only when login_trigger is in shared_preload_libraries/,
+			'session mode: the authentication views say what they need');
 	}
 	if ($mode eq 'both')
 	{

@@ -1,0 +1,66 @@
+/*
+ * Reads the few fields of PostgreSQL's Port, HbaLine and ClientConnectionInfo that pgrx 0.18.1
+ * does not expose: which pg_hba.conf method authenticated the client, the identity it
+ * established, and whether the connection uses TLS. Their layout depends on the server version
+ * and on build options (GSSAPI, OpenSSL), so they are read by C compiled against the server's
+ * own headers rather than through a Rust copy of the structs. Nothing here allocates, raises or
+ * keeps pointers.
+ */
+#include "postgres.h"
+
+#include "libpq/hba.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+
+/* The pg_hba.conf method that matched the connection, or NULL before authentication. */
+const char *
+login_trigger_port_auth_method(const Port *port)
+{
+	if (port == NULL || port->hba == NULL)
+		return NULL;
+#if PG_VERSION_NUM >= 140000
+	return hba_authname(port->hba->auth_method);
+#else
+	switch (port->hba->auth_method)
+	{
+		case uaReject: return "reject";
+		case uaImplicitReject: return "implicit reject";
+		case uaTrust: return "trust";
+		case uaIdent: return "ident";
+		case uaPassword: return "password";
+		case uaMD5: return "md5";
+		case uaSCRAM: return "scram-sha-256";
+		case uaGSS: return "gss";
+		case uaSSPI: return "sspi";
+		case uaPAM: return "pam";
+		case uaBSD: return "bsd";
+		case uaLDAP: return "ldap";
+		case uaCert: return "cert";
+		case uaRADIUS: return "radius";
+		case uaPeer: return "peer";
+	}
+	return NULL;
+#endif
+}
+
+/* The identity the authentication method established (NULL for trust, and on PostgreSQL 13). */
+const char *
+login_trigger_port_authn_id(const Port *port)
+{
+#if PG_VERSION_NUM >= 160000
+	(void) port;
+	return MyClientConnectionInfo.authn_id;
+#elif PG_VERSION_NUM >= 140000
+	return port == NULL ? NULL : port->authn_id;
+#else
+	(void) port;
+	return NULL;
+#endif
+}
+
+/* Whether the client connection is encrypted with TLS. */
+bool
+login_trigger_port_ssl_in_use(const Port *port)
+{
+	return port != NULL && port->ssl_in_use;
+}
