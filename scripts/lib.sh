@@ -85,3 +85,22 @@ cluster_stop() {
     local dir=$1
     as_cluster_user "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
+
+# Registers with cargo pgrx every PostgreSQL this machine has: Debian's 15 and the local builds.
+# (`cargo pgrx init` rewrites its configuration with exactly the versions it is given.)
+register_pgrx_versions() {
+    local args=() major config wanted=""
+    for major in 13 14 15 16 17 18; do
+        config=$(pg_config_path "$major")
+        if [ -x "$config" ]; then
+            args+=("--pg$major" "$config")
+            wanted+="pg$major = \"$config\""$'\n'
+        fi
+    done
+    local current=""
+    [ -f "$PGRX_HOME/config.toml" ] && current=$(grep '^pg[0-9]* = ' "$PGRX_HOME/config.toml" | sort)
+    if [ "$current" != "$(printf '%s' "$wanted" | sort)" ]; then
+        say "registering PostgreSQL versions with cargo pgrx: ${args[*]}"
+        cargo pgrx init "${args[@]}" >/dev/null
+    fi
+}
