@@ -3,6 +3,7 @@
 //! and as a typed row (`login_trigger.session()`). The context belongs to the backend that fires:
 //! there is no way to read another session's.
 
+use crate::ddl::Command;
 use crate::error::Refusal;
 use crate::event::Event;
 use pgrx::PgSqlErrorCode;
@@ -10,6 +11,7 @@ use pgrx::prelude::*;
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::ffi::CStr;
+use std::rc::Rc;
 
 /// Why a session ended, for logout triggers. The set is documented in docs/events.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +46,7 @@ impl LogoutReason {
 pub enum Detail {
     Login,
     Logout { reason: LogoutReason, session_seconds: f64 },
+    Ddl(Rc<Command>),
 }
 
 /// One firing in progress; nested firings (a login function that runs DDL) stack.
@@ -156,6 +159,40 @@ fn context_json() -> Value {
             object.insert("reason".into(), json!(reason.name()));
             object.insert("session_duration".into(), json!(session_seconds));
         }
+        Detail::Ddl(command) => {
+            object.insert("tag".into(), json!(command.tag));
+            object.insert("command_text".into(), json!(command.text));
+            if frame.event != Event::DdlCommandStart {
+                object.insert("elapsed_ms".into(), json!(command.elapsed_ms));
+            }
+            if frame.event == Event::DdlCommandEnd {
+                let objects: Vec<Value> = command
+                    .objects
+                    .iter()
+                    .map(|o| {
+                        json!({"classid": o.classid.to_u32(), "objid": o.objid.to_u32(), "objsubid": o.objsubid,
+                               "command_tag": command.tag, "object_type": o.object_type,
+                               "schema_name": o.schema_name, "object_identity": o.object_identity,
+                               "in_extension": o.in_extension})
+                    })
+                    .collect();
+                object.insert("objects".into(), Value::Array(objects));
+            }
+            if frame.event == Event::SqlDrop {
+                let dropped: Vec<Value> = command
+                    .dropped
+                    .iter()
+                    .map(|d| {
+                        json!({"classid": d.classid.to_u32(), "objid": d.objid.to_u32(), "objsubid": d.objsubid,
+                               "original": d.original, "normal": d.normal, "is_temporary": d.is_temporary,
+                               "object_type": d.object_type, "schema_name": d.schema_name,
+                               "object_name": d.object_name, "object_identity": d.object_identity,
+                               "address_names": d.address_names, "address_args": d.address_args})
+                    })
+                    .collect();
+                object.insert("dropped".into(), Value::Array(dropped));
+            }
+        }
     }
     Value::Object(object)
 }
@@ -208,4 +245,96 @@ fn session() -> TableIterator<
         value.get("session_duration").and_then(Value::as_f64),
     );
     TableIterator::once(row)
+}
+
+/// The command of the DDL trigger being fired, or a 39P03 naming the event where it is available.
+fn ddl_command(event: Event, function: &str) -> Rc<Command> {
+    let frame = current();
+    match frame.detail {
+        Detail::Ddl(command) if frame.event == event => command,
+        _ => Refusal::new(
+            PgSqlErrorCode::ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED,
+            format!("{function} can only be called in a {} trigger function", event.name()),
+        )
+        .raise(),
+    }
+}
+
+/// The objects the command created or altered, like `pg_event_trigger_ddl_commands()`
+/// (`ddl_command_end` only), shared objects (roles, databases, tablespaces) included.
+#[pg_extern(volatile, parallel_restricted)]
+fn ddl_commands() -> TableIterator<
+    'static,
+    (
+        name!(classid, pg_sys::Oid),
+        name!(objid, pg_sys::Oid),
+        name!(objsubid, i32),
+        name!(command_tag, String),
+        name!(object_type, Option<String>),
+        name!(schema_name, Option<String>),
+        name!(object_identity, Option<String>),
+        name!(in_extension, bool),
+    ),
+> {
+    let command = ddl_command(Event::DdlCommandEnd, "login_trigger.ddl_commands()");
+    let rows: Vec<_> = command
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.classid,
+                o.objid,
+                o.objsubid,
+                command.tag.clone(),
+                o.object_type.clone(),
+                o.schema_name.clone(),
+                o.object_identity.clone(),
+                o.in_extension,
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// The objects the command dropped, like `pg_event_trigger_dropped_objects()` (`sql_drop` only).
+#[pg_extern(volatile, parallel_restricted)]
+fn dropped_objects() -> TableIterator<
+    'static,
+    (
+        name!(classid, pg_sys::Oid),
+        name!(objid, pg_sys::Oid),
+        name!(objsubid, i32),
+        name!(original, bool),
+        name!(normal, bool),
+        name!(is_temporary, bool),
+        name!(object_type, Option<String>),
+        name!(schema_name, Option<String>),
+        name!(object_name, Option<String>),
+        name!(object_identity, Option<String>),
+        name!(address_names, Vec<String>),
+        name!(address_args, Vec<String>),
+    ),
+> {
+    let command = ddl_command(Event::SqlDrop, "login_trigger.dropped_objects()");
+    let rows: Vec<_> = command
+        .dropped
+        .iter()
+        .map(|d| {
+            (
+                d.classid,
+                d.objid,
+                d.objsubid,
+                d.original,
+                d.normal,
+                d.is_temporary,
+                d.object_type.clone(),
+                d.schema_name.clone(),
+                d.object_name.clone(),
+                d.object_identity.clone(),
+                d.address_names.clone(),
+                d.address_args.clone(),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
 }

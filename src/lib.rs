@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod command_tag;
 mod context;
+mod ddl;
 mod error;
 mod event;
 mod fire;

@@ -5,6 +5,7 @@
 mod client_auth;
 mod emit_log;
 mod object_access;
+pub mod process_utility;
 mod session;
 
 /// Installs every hook. Called once per process from `_PG_init`.
@@ -12,5 +13,6 @@ pub fn init() {
     client_auth::init();
     emit_log::init();
     object_access::init();
+    process_utility::init();
     session::init();
 }

@@ -1,6 +1,8 @@
 //! `object_access_hook`: notices functions being dropped, so that `DROP FUNCTION … CASCADE`
-//! removes the registrations of the function too.
+//! removes the registrations of the function too, and reports objects created, altered and
+//! dropped to `ddl` while a DDL command is collecting them for its triggers.
 
+use crate::ddl;
 use crate::registry::maintain;
 use pgrx::prelude::*;
 
@@ -30,11 +32,8 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(access, class_id, object_id, sub_id, arg));
         }
     }
-    on_object_access(access, class_id, object_id);
-}
-
-fn on_object_access(access: pg_sys::ObjectAccessType::Type, class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     if access == pg_sys::ObjectAccessType::OAT_DROP && class_id == pg_sys::ProcedureRelationId {
         maintain::forget_function(object_id);
     }
+    ddl::on_object_access(access, class_id, object_id, sub_id, arg);
 }

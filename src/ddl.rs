@@ -1,0 +1,519 @@
+//! DDL events. For each utility command the ProcessUtility hook passes on, this decides which
+//! registered triggers it fires (by tag, state and `session_replication_role`), fires
+//! `ddl_command_start` before the command, and `sql_drop` then `ddl_command_end` after it succeeds.
+//!
+//! Cost: a command that is not DDL, or for which no trigger matches, costs a tag lookup and a
+//! read of the cached registry. Objects are collected (through the object-access hook) only when
+//! a matching `ddl_command_end` or `sql_drop` trigger will see them, and resolved to names once
+//! at the end of the command; dropped objects are described while they still exist.
+
+use crate::command_tag;
+use crate::context::{self, Detail};
+use crate::error::Refusal;
+use crate::event::Event;
+use crate::fire;
+use crate::gucs;
+use crate::hooks::process_utility::Utility;
+use crate::registry::cache::{self, Registration};
+use pgrx::PgSqlErrorCode;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::ffi::CStr;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// DDL run by a trigger function fires triggers again (as with native event triggers), up to
+/// this many levels; deeper is taken as runaway recursion and refused.
+const MAX_DEPTH: usize = 8;
+
+/// An object a command created or altered, as `pg_event_trigger_ddl_commands()` shows it.
+#[derive(Debug, Clone)]
+pub struct CommandObject {
+    pub classid: pg_sys::Oid,
+    pub objid: pg_sys::Oid,
+    pub objsubid: i32,
+    pub object_type: Option<String>,
+    pub schema_name: Option<String>,
+    pub object_identity: Option<String>,
+    pub in_extension: bool,
+}
+
+/// A dropped object, as `pg_event_trigger_dropped_objects()` shows it.
+#[derive(Debug, Clone)]
+pub struct DroppedObject {
+    pub classid: pg_sys::Oid,
+    pub objid: pg_sys::Oid,
+    pub objsubid: i32,
+    pub original: bool,
+    pub normal: bool,
+    pub is_temporary: bool,
+    pub object_type: Option<String>,
+    pub schema_name: Option<String>,
+    pub object_name: Option<String>,
+    pub object_identity: Option<String>,
+    pub address_names: Vec<String>,
+    pub address_args: Vec<String>,
+}
+
+/// What trigger functions see of the command.
+#[derive(Debug, Clone, Default)]
+pub struct Command {
+    pub tag: String,
+    /// This statement's text only, even in a multi-statement query string.
+    pub text: String,
+    /// At ddl_command_end and sql_drop: how long the command itself took.
+    pub elapsed_ms: Option<f64>,
+    pub objects: Vec<CommandObject>,
+    pub dropped: Vec<DroppedObject>,
+}
+
+type Address = (pg_sys::Oid, pg_sys::Oid, i32);
+
+/// pg_constraint's OID (catalog/pg_constraint.h; pgrx does not export the constant).
+const CONSTRAINT_RELATION_ID: pg_sys::Oid = pg_sys::Oid::from_u32(2606);
+
+/// Objects seen by the object-access hook while one command runs.
+#[derive(Default)]
+struct Collection {
+    touched: Vec<(Address, bool)>,
+    dropped: Vec<DroppedObject>,
+    describe_drops: bool,
+    originals: Originals,
+}
+
+/// How to tell the objects a command named (`original`) from those dropped along with them.
+#[derive(Default)]
+struct Originals {
+    /// The DROP statement whose objects are resolved at the first drop, once the command holds
+    /// its locks on them (resolving earlier would lock objects before PostgreSQL checks
+    /// permissions). Valid while the command runs.
+    statement: Option<*mut pg_sys::DropStmt>,
+    named: Option<Vec<Address>>,
+    /// DROP OWNED, DROP ROLE/DATABASE/TABLESPACE/EVENT TRIGGER: everything dropped was named.
+    all: bool,
+    /// ALTER TABLE: the columns and constraints it drops are what it named.
+    parts_of_tables: bool,
+}
+
+thread_local! {
+    static COLLECTIONS: RefCell<Vec<Collection>> = const { RefCell::new(Vec::new()) };
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The triggers one command fires.
+struct Plan {
+    tag: pg_sys::CommandTag::Type,
+    tag_name: String,
+    start: Vec<Registration>,
+    end: Vec<Registration>,
+    drop: Vec<Registration>,
+}
+
+impl Plan {
+    fn for_command(utility: &Utility) -> Option<Plan> {
+        // SAFETY: reads transaction state.
+        if !gucs::enabled()
+            || utility.context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND
+            || !unsafe { pg_sys::IsTransactionState() }
+        {
+            return None;
+        }
+        // SAFETY: the planned utility statement is valid for the duration of the call;
+        // CreateCommandTag only inspects it, GetCommandTagName returns a static string.
+        let (tag, tag_name) = unsafe {
+            let tag = pg_sys::CreateCommandTag((*utility.pstmt).utilityStmt);
+            (tag, CStr::from_ptr(pg_sys::GetCommandTagName(tag)).to_string_lossy().into_owned())
+        };
+        if !command_tag::is_ddl(&tag_name, tag) {
+            return None;
+        }
+        let snapshot = cache::snapshot();
+        let replica = fire::replica_role();
+        let select = |event| -> Vec<Registration> {
+            snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(&tag_name), replica)).cloned().collect()
+        };
+        let plan = Plan {
+            start: select(Event::DdlCommandStart),
+            end: select(Event::DdlCommandEnd),
+            drop: select(Event::SqlDrop),
+            tag,
+            tag_name: tag_name.clone(),
+        };
+        (!plan.start.is_empty() || !plan.end.is_empty() || !plan.drop.is_empty()).then_some(plan)
+    }
+
+    fn fire(&self, event: Event, triggers: &[Registration], command: &Command) {
+        if triggers.is_empty() {
+            return;
+        }
+        let depth = DEPTH.get();
+        if depth >= MAX_DEPTH {
+            Refusal::new(PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX, "DDL triggers nested too deeply")
+                .detail(format!(
+                    "{} {} fired DDL triggers {MAX_DEPTH} levels deep; a trigger's DDL fires triggers again.",
+                    self.tag_name,
+                    event.name()
+                ))
+                .hint("Make the trigger skip the DDL its own functions run, for example with a tag filter.")
+                .raise();
+        }
+        DEPTH.set(depth + 1);
+        let _restore = RestoreDepth(depth);
+        let refs: Vec<&Registration> = triggers.iter().collect();
+        context::with_event(event, Detail::Ddl(Rc::new(command.clone())), || {
+            fire::fire_all(event, self.tag, &refs);
+        });
+    }
+}
+
+struct RestoreDepth(usize);
+impl Drop for RestoreDepth {
+    fn drop(&mut self) {
+        DEPTH.set(self.0);
+    }
+}
+
+/// Pops the command's collection, also when the command fails and unwinds.
+struct CollectionGuard(bool);
+impl CollectionGuard {
+    fn take(mut self) -> Collection {
+        self.0 = false;
+        COLLECTIONS.with_borrow_mut(Vec::pop).unwrap_or_default()
+    }
+}
+impl Drop for CollectionGuard {
+    fn drop(&mut self) {
+        if self.0 {
+            COLLECTIONS.with_borrow_mut(Vec::pop);
+        }
+    }
+}
+
+/// Called by the ProcessUtility hook for every utility command.
+pub fn process_utility(utility: &Utility) {
+    let Some(plan) = Plan::for_command(utility) else {
+        utility.run();
+        return;
+    };
+    let mut command = Command { tag: plan.tag_name.clone(), text: statement_text(utility), ..Command::default() };
+    plan.fire(Event::DdlCommandStart, &plan.start, &command);
+
+    let collecting = !plan.end.is_empty() || !plan.drop.is_empty();
+    let guard = CollectionGuard(collecting);
+    if collecting {
+        let originals = originals(utility, &plan.tag_name);
+        COLLECTIONS.with_borrow_mut(|stack| {
+            stack.push(Collection { describe_drops: !plan.drop.is_empty(), originals, ..Collection::default() })
+        });
+    }
+    let started = Instant::now();
+    utility.run();
+    command.elapsed_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+    if !collecting {
+        return;
+    }
+    let collection = guard.take();
+    if !collection.dropped.is_empty() {
+        command.dropped = collection.dropped;
+        plan.fire(Event::SqlDrop, &plan.drop, &command);
+    }
+    if !plan.end.is_empty() {
+        command.objects = resolve(&collection.touched);
+        plan.fire(Event::DdlCommandEnd, &plan.end, &command);
+    }
+}
+
+/// This statement's own text: `stmt_location`/`stmt_len` cut it out of a multi-statement string.
+fn statement_text(utility: &Utility) -> String {
+    // SAFETY: the query string is NUL-terminated and outlives the call; the offsets come from the
+    // parser and are byte offsets into it.
+    let (full, location, length) = unsafe {
+        let full = CStr::from_ptr(utility.query_string).to_string_lossy().into_owned();
+        (full, (*utility.pstmt).stmt_location, (*utility.pstmt).stmt_len)
+    };
+    let start = usize::try_from(location).unwrap_or(0).min(full.len());
+    let end = if length > 0 { (start + length as usize).min(full.len()) } else { full.len() };
+    full.get(start..end).unwrap_or(&full).trim().trim_end_matches(';').trim_end().to_owned()
+}
+
+/// How the command's originals are recognised; see [`Originals`].
+fn originals(utility: &Utility, tag: &str) -> Originals {
+    let all = matches!(tag, "DROP OWNED" | "DROP ROLE" | "DROP DATABASE" | "DROP TABLESPACE" | "DROP EVENT TRIGGER");
+    // SAFETY: reads the node tag of the statement being run.
+    let statement = unsafe {
+        let statement = (*utility.pstmt).utilityStmt;
+        (!statement.is_null() && (*statement).type_ == pg_sys::NodeTag::T_DropStmt).then(|| statement.cast())
+    };
+    Originals { statement, named: None, all, parts_of_tables: tag == "ALTER TABLE" }
+}
+
+/// The addresses a DROP statement names. Called at its first OAT_DROP, when the command already
+/// holds its locks on them, so the AccessShareLock taken here waits for nobody.
+fn named_objects(drop: *mut pg_sys::DropStmt) -> Vec<Address> {
+    let mut named = Vec::new();
+    // SAFETY: the statement is the one being run; get_object_address with missing_ok only looks
+    // names up, and any relation it opens is closed again (keeping the lock to end of xact).
+    unsafe {
+        let objects = (*drop).objects;
+        let count = if objects.is_null() { 0 } else { (*objects).length as usize };
+        for position in 0..count {
+            let object = (*(*objects).elements.add(position)).ptr_value;
+            let mut relation: pg_sys::Relation = std::ptr::null_mut();
+            let address = pg_sys::get_object_address(
+                (*drop).removeType,
+                object.cast(),
+                &mut relation,
+                pg_sys::AccessShareLock as i32,
+                true,
+            );
+            if !relation.is_null() {
+                pg_sys::relation_close(relation, pg_sys::NoLock as i32);
+            }
+            if address.objectId != pg_sys::Oid::INVALID {
+                named.push((address.classId, address.objectId, address.objectSubId));
+            }
+        }
+    }
+    named
+}
+
+/// Whether a dropped object is one the command named.
+fn is_original(address: Address) -> bool {
+    let pending = COLLECTIONS.with_borrow(|stack| {
+        stack.last().and_then(|c| if c.originals.named.is_none() { c.originals.statement } else { None })
+    });
+    let resolved = pending.map(named_objects);
+    COLLECTIONS.with_borrow_mut(|stack| {
+        let Some(top) = stack.last_mut() else { return false };
+        let originals = &mut top.originals;
+        if let Some(named) = resolved {
+            originals.named = Some(named);
+        }
+        originals.all
+            || originals.named.as_ref().is_some_and(|named| named.contains(&address))
+            || (originals.parts_of_tables && (address.2 != 0 || address.0 == CONSTRAINT_RELATION_ID))
+    })
+}
+
+/// Called by the object-access hook; cheap unless a command is collecting.
+pub fn on_object_access(
+    access: pg_sys::ObjectAccessType::Type,
+    class_id: pg_sys::Oid,
+    object_id: pg_sys::Oid,
+    sub_id: i32,
+    arg: *mut std::ffi::c_void,
+) {
+    if COLLECTIONS.with_borrow(Vec::is_empty) || arg.is_null() {
+        return;
+    }
+    // SAFETY: PostgreSQL passes the argument struct matching the access type.
+    unsafe {
+        match access {
+            pg_sys::ObjectAccessType::OAT_POST_CREATE => {
+                // A new column is a change of its table; a column default arrives as
+                // (pg_attrdef, table OID, column number), a quirk that names no attrdef, and is
+                // skipped. Internal objects (TOAST tables, implicit types) are not reported.
+                if (*arg.cast::<pg_sys::ObjectAccessPostCreate>()).is_internal
+                    || (sub_id != 0 && class_id != pg_sys::RelationRelationId)
+                {
+                    return;
+                }
+                touch((class_id, object_id, 0));
+            }
+            pg_sys::ObjectAccessType::OAT_POST_ALTER => {
+                if (*arg.cast::<pg_sys::ObjectAccessPostAlter>()).is_internal {
+                    return;
+                }
+                touch((class_id, object_id, 0));
+            }
+            pg_sys::ObjectAccessType::OAT_DROP => {
+                let flags = (*arg.cast::<pg_sys::ObjectAccessDrop>()).dropflags;
+                if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
+                    return;
+                }
+                let wanted = COLLECTIONS.with_borrow(|stack| stack.last().is_some_and(|c| c.describe_drops));
+                if wanted {
+                    let address = (class_id, object_id, sub_id);
+                    let dropped = describe_dropped(address, is_original(address));
+                    COLLECTIONS.with_borrow_mut(|stack| {
+                        if let Some(top) = stack.last_mut() {
+                            top.dropped.push(dropped);
+                        }
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn touch(address: Address) {
+    // SAFETY: reads a backend-local flag set while an extension script runs.
+    let in_extension = unsafe { pg_sys::creating_extension };
+    COLLECTIONS.with_borrow_mut(|stack| {
+        if let Some(top) = stack.last_mut()
+            && !top.touched.iter().any(|(seen, _)| *seen == address)
+        {
+            top.touched.push((address, in_extension));
+        }
+    });
+}
+
+fn object_address((class_id, object_id, sub_id): Address) -> pg_sys::ObjectAddress {
+    pg_sys::ObjectAddress { classId: class_id, objectId: object_id, objectSubId: sub_id }
+}
+
+fn owned(text: *mut std::ffi::c_char) -> Option<String> {
+    // SAFETY: NULL or a palloc'd NUL-terminated string.
+    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
+}
+
+/// Type, schema and identity of an object, or None when it no longer exists.
+fn describe(address: &pg_sys::ObjectAddress) -> Option<(Option<String>, Option<String>, String)> {
+    // SAFETY: catalog lookups with missing_ok, inside the command's transaction.
+    unsafe {
+        let identity = owned(object_identity(address))?;
+        let object_type = owned(object_type(address));
+        let namespace = object_namespace(address);
+        let schema =
+            if namespace == pg_sys::Oid::INVALID { None } else { owned(pg_sys::get_namespace_name(namespace)) };
+        Some((object_type, schema, identity))
+    }
+}
+
+/// The schema of an object, for the classes PostgreSQL's object-address table knows
+/// (`get_object_namespace` raises for the others, such as column defaults).
+fn object_namespace(address: &pg_sys::ObjectAddress) -> pg_sys::Oid {
+    // SAFETY: catalog lookups guarded by is_objectclass_supported.
+    unsafe {
+        if pg_sys::is_objectclass_supported(address.classId) {
+            pg_sys::get_object_namespace(address)
+        } else {
+            pg_sys::Oid::INVALID
+        }
+    }
+}
+
+/// Objects created as parts of another, which native event triggers do not list separately:
+/// a relation's row type and array type, and a view's `_RETURN` rule.
+fn is_implied(address: &pg_sys::ObjectAddress, object_type: Option<&str>, identity: &str) -> bool {
+    // SAFETY: syscache lookups.
+    let implied_type = address.classId == pg_sys::TypeRelationId
+        && unsafe {
+            pg_sys::get_typ_typrelid(address.objectId) != pg_sys::Oid::INVALID
+                || pg_sys::get_element_type(address.objectId) != pg_sys::Oid::INVALID
+        };
+    implied_type || (object_type == Some("rule") && identity.starts_with("\"_RETURN\" on "))
+}
+
+fn resolve(touched: &[(Address, bool)]) -> Vec<CommandObject> {
+    touched
+        .iter()
+        .filter_map(|&(address, in_extension)| {
+            let address = object_address(address);
+            let (object_type, schema_name, identity) = describe(&address)?;
+            if is_implied(&address, object_type.as_deref(), &identity) {
+                return None;
+            }
+            Some(CommandObject {
+                classid: address.classId,
+                objid: address.objectId,
+                objsubid: address.objectSubId,
+                object_type,
+                schema_name,
+                object_identity: Some(identity),
+                in_extension,
+            })
+        })
+        .collect()
+}
+
+fn text_list(list: *mut pg_sys::List) -> Vec<String> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: strlist_to_textarray turns a list of String nodes into a text[] in the current
+    // memory context, which FromDatum copies out.
+    unsafe {
+        let array = pg_sys::strlist_to_textarray(list);
+        Vec::<Option<String>>::from_polymorphic_datum(pg_sys::Datum::from(array), false, pg_sys::TEXTARRAYOID)
+            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+fn describe_dropped(address: Address, original: bool) -> DroppedObject {
+    let object = object_address(address);
+    // SAFETY: the object still exists at OAT_DROP; lookups use missing_ok.
+    let (identity, names, args, object_type, namespace) = unsafe {
+        let mut names: *mut pg_sys::List = std::ptr::null_mut();
+        let mut args: *mut pg_sys::List = std::ptr::null_mut();
+        let identity = owned(object_identity_parts(&object, &mut names, &mut args));
+        (identity, text_list(names), text_list(args), owned(object_type(&object)), object_namespace(&object))
+    };
+    let (schema_name, is_temporary) = if namespace == pg_sys::Oid::INVALID {
+        (None, false)
+    } else {
+        // SAFETY: syscache lookups of an existing namespace.
+        unsafe { (owned(pg_sys::get_namespace_name(namespace)), pg_sys::isAnyTempNamespace(namespace)) }
+    };
+    // Native reports a name only where schema and name identify the object.
+    let object_name = schema_name.as_ref().and_then(|_| names.last().cloned()).filter(|_| address.2 == 0);
+    DroppedObject {
+        classid: address.0,
+        objid: address.1,
+        objsubid: address.2,
+        original,
+        normal: !original,
+        is_temporary,
+        object_type,
+        schema_name,
+        object_name,
+        object_identity: identity,
+        address_names: names,
+        address_args: args,
+    }
+}
+
+#[cfg(feature = "pg13")]
+unsafe fn object_identity(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
+    // SAFETY: PostgreSQL 13 has no missing_ok; callers pass objects that exist.
+    unsafe { pg_sys::getObjectIdentity(address) }
+}
+#[cfg(not(feature = "pg13"))]
+unsafe fn object_identity(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
+    // SAFETY: missing_ok returns NULL for an object that is gone.
+    unsafe { pg_sys::getObjectIdentity(address, true) }
+}
+
+#[cfg(feature = "pg13")]
+unsafe fn object_type(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
+    // SAFETY: as object_identity.
+    unsafe { pg_sys::getObjectTypeDescription(address) }
+}
+#[cfg(not(feature = "pg13"))]
+unsafe fn object_type(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
+    // SAFETY: as object_identity.
+    unsafe { pg_sys::getObjectTypeDescription(address, true) }
+}
+
+#[cfg(feature = "pg13")]
+unsafe fn object_identity_parts(
+    address: &pg_sys::ObjectAddress,
+    names: &mut *mut pg_sys::List,
+    args: &mut *mut pg_sys::List,
+) -> *mut std::ffi::c_char {
+    // SAFETY: as object_identity.
+    unsafe { pg_sys::getObjectIdentityParts(address, names, args) }
+}
+#[cfg(not(feature = "pg13"))]
+unsafe fn object_identity_parts(
+    address: &pg_sys::ObjectAddress,
+    names: &mut *mut pg_sys::List,
+    args: &mut *mut pg_sys::List,
+) -> *mut std::ffi::c_char {
+    // SAFETY: as object_identity.
+    unsafe { pg_sys::getObjectIdentityParts(address, names, args, true) }
+}
