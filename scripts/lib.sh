@@ -22,6 +22,14 @@ as_cluster_user() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Where scripts/build-postgres installs PostgreSQL versions built from source: a place the
+# cluster owner can read (as root, clusters run as postgres, who cannot enter /root).
+if [ "$(id -u)" -eq 0 ]; then
+    PG_BUILD_ROOT=${PG_BUILD_ROOT:-/opt/login_trigger-postgres}
+else
+    PG_BUILD_ROOT=${PG_BUILD_ROOT:-$HOME/.local/login_trigger-postgres}
+fi
+
 # pg_config of the PostgreSQL version under test: Debian's package for 15, a local source build
 # (scripts/build-postgres) for the others.
 pg_config_path() {
@@ -29,10 +37,19 @@ pg_config_path() {
     if [ -x "/usr/lib/postgresql/$major/bin/pg_config" ]; then
         echo "/usr/lib/postgresql/$major/bin/pg_config"
     else
-        echo "${PG_BUILD_ROOT:-$HOME/.local/login_trigger-postgres}/$major/bin/pg_config"
+        echo "$PG_BUILD_ROOT/$major/bin/pg_config"
     fi
 }
 pg_bindir() { "$(pg_config_path "${1:-$PG_MAJOR}")" --bindir; }
+
+# Source-built versions ship their own libpq: make their programs load it, not the system's.
+use_pg_libraries() {
+    local config; config=$(pg_config_path "${1:-$PG_MAJOR}")
+    case $config in
+        /usr/lib/postgresql/*) ;;
+        *) LD_LIBRARY_PATH="$("$config" --libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; export LD_LIBRARY_PATH;;
+    esac
+}
 
 # A TCP port nothing listens on, in a range away from the usual 5432.
 free_port() {

@@ -11,13 +11,13 @@
 //! told the result, and an error there would refuse the login.
 
 use crate::error::Refusal;
+use crate::port::Connection;
 use pgrx::PgSqlErrorCode;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
 use std::cell::RefCell;
-use std::ffi::CStr;
 
 /// How many recent failures are kept, and how many (user, address) pairs are counted.
 const RECENT_FAILURES: usize = 512;
@@ -118,39 +118,22 @@ thread_local! {
     static SESSION: RefCell<SessionAuth> = RefCell::new(SessionAuth::default());
 }
 
-unsafe extern "C" {
-    fn login_trigger_port_auth_method(port: *const pg_sys::libpq::be::Port) -> *const std::ffi::c_char;
-    fn login_trigger_port_authn_id(port: *const pg_sys::libpq::be::Port) -> *const std::ffi::c_char;
-    fn login_trigger_port_ssl_in_use(port: *const pg_sys::libpq::be::Port) -> bool;
-}
-
-fn text(pointer: *const std::ffi::c_char) -> Option<String> {
-    // SAFETY: callers pass NULL or a NUL-terminated string owned by PostgreSQL.
-    (!pointer.is_null()).then(|| unsafe { CStr::from_ptr(pointer) }.to_string_lossy().into_owned())
-}
-
 const STATUS_OK: i32 = 0;
 const STATUS_ERROR: i32 = -1;
 
 /// Called by the ClientAuthentication hook with the outcome of one authentication.
 pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
-    if port.is_null() {
-        return;
-    }
-    // SAFETY: the shim only reads fields of the live Port PostgreSQL passed to the hook.
-    let method = text(unsafe { login_trigger_port_auth_method(port) });
+    let Some(connection) = Connection::from_port(port) else { return };
     match status {
         STATUS_OK => {
-            // SAFETY: as above.
-            let identity = text(unsafe { login_trigger_port_authn_id(port) });
-            SESSION.set(SessionAuth { method, identity });
+            SESSION.set(SessionAuth { method: connection.auth_method(), identity: connection.auth_identity() });
         }
-        STATUS_ERROR => {
-            // SAFETY: PostgreSQL sets these strings before authenticating; each may be NULL.
-            let (user, database, client) =
-                unsafe { (text((*port).user_name), text((*port).database_name), text((*port).remote_host)) };
-            record_failure(user.as_deref(), database.as_deref(), client.as_deref(), method.as_deref());
-        }
+        STATUS_ERROR => record_failure(
+            connection.user_name().as_deref(),
+            connection.database_name().as_deref(),
+            connection.remote_host().as_deref(),
+            connection.auth_method().as_deref(),
+        ),
         // STATUS_EOF: the client hung up mid-handshake (psql does so before asking for a password).
         _ => {}
     }
@@ -202,12 +185,10 @@ fn record_failure(user: Option<&str>, database: Option<&str>, client: Option<&st
 /// (method only when the ClientAuthentication hook saw the login, i.e. with
 /// shared_preload_libraries; identity from PostgreSQL itself on 14+), and TLS.
 pub fn session_facts() -> (Option<String>, Option<String>, bool) {
-    // SAFETY: reads a backend-local pointer (NULL outside client backends; the shim checks).
-    let port = unsafe { pg_sys::libpq::be::MyProcPort };
     let session = SESSION.with_borrow(Clone::clone);
-    // SAFETY: the shim reads the live Port (or MyClientConnectionInfo) of this backend.
-    let (identity, ssl) = unsafe { (text(login_trigger_port_authn_id(port)), login_trigger_port_ssl_in_use(port)) };
-    (session.method, session.identity.or(identity), ssl)
+    let connection = Connection::current();
+    let identity = connection.and_then(|c| c.auth_identity());
+    (session.method, session.identity.or(identity), connection.is_some_and(|c| c.ssl()))
 }
 
 fn require_shared_memory() {

@@ -114,8 +114,7 @@ fn timestamp_json(value: pg_sys::TimestampTz) -> Value {
 /// The facts about the session every event shares.
 fn session_facts() -> Map<String, Value> {
     let mut facts = Map::new();
-    // SAFETY: these read backend-local globals and the syscache inside a transaction; MyProcPort
-    // is NULL outside client backends and its strings are NUL-terminated when set.
+    // SAFETY: these read backend-local globals and the syscache inside a transaction.
     unsafe {
         facts.insert("session_user_name".into(), json!(role_name(pg_sys::GetSessionUserId())));
         facts.insert("current_user_name".into(), json!(role_name(pg_sys::GetUserId())));
@@ -124,12 +123,10 @@ fn session_facts() -> Map<String, Value> {
             "application_name".into(),
             json!(cstr(pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false))),
         );
-        let port = pg_sys::libpq::be::MyProcPort;
-        let (host, port_number, hostname) = if port.is_null() {
-            (None, None, None)
-        } else {
-            (cstr((*port).remote_host), cstr((*port).remote_port), cstr((*port).remote_hostname))
-        };
+        let connection = crate::port::Connection::current();
+        let host = connection.and_then(|c| c.remote_host());
+        let port_number = connection.and_then(|c| c.remote_port());
+        let hostname = connection.and_then(|c| c.remote_hostname());
         // Unix-socket clients have no address; pg_stat_activity shows NULL for them too.
         let local = host.as_deref() == Some("[local]");
         facts.insert("client_addr".into(), json!(if local { None } else { host }));

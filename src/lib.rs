@@ -13,6 +13,7 @@ mod fire;
 mod gucs;
 mod hooks;
 mod pg_ext;
+mod port;
 mod registry;
 mod security;
 mod session;

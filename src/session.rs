@@ -141,6 +141,9 @@ pub fn login() {
     if !gucs::enabled() {
         return;
     }
+    // SAFETY: reads the current memory context, restored after the login transaction (the main
+    // loop may already have switched to MessageContext and allocated the query buffer in it).
+    let memory = unsafe { pg_sys::CurrentMemoryContext };
     begin_transaction();
     report_activity(c"login_trigger: login");
     with_timeout(Event::Login, gucs::login_timeout_ms(), || {
@@ -159,6 +162,8 @@ pub fn login() {
         });
     });
     commit_transaction();
+    // SAFETY: switches back to the context saved above, which outlives the transaction.
+    unsafe { pg_sys::MemoryContextSwitchTo(memory) };
     report_activity(c"");
 }
 

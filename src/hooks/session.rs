@@ -4,7 +4,8 @@
 //! value (through its show hook) in `BeginReportingGUCOptions`, once, right after `InitPostgres`
 //! and before the client can send a query, in every client backend that has the library loaded
 //! by then: from `shared_preload_libraries` and, on PostgreSQL 15+, from
-//! `session_preload_libraries`. On 13 and 14 session libraries load after that point, so
+//! `session_preload_libraries`. On 16+ that call comes from inside a scan of the GUC hash table,
+//! so login is deferred to the report made just before the first `ReadyForQuery`. On 13 and 14 session libraries load after that point, so
 //! `_PG_init` fires login itself, outside any transaction. docs/design.md has the alternatives
 //! and why they were rejected.
 //!
@@ -27,6 +28,9 @@ enum Loaded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Pending,
+    /// PostgreSQL 16+: asked for from inside a scan of the GUC hash table, where a transaction
+    /// must not end; login fires at the next report, just before the first ReadyForQuery.
+    Deferred,
     Firing,
     Fired,
     Skipped,
@@ -105,15 +109,52 @@ fn is_client_session_start() -> bool {
     }
 }
 
+/// PostgreSQL 16 keeps settings in a hash table and reports them from inside a scan of it
+/// (`BeginReportingGUCOptions`); committing a transaction there ends the scan under its feet.
+const REPORTED_FROM_HASH_SCAN: bool = cfg!(any(feature = "pg16", feature = "pg17", feature = "pg18"));
+
 fn on_session_start() {
-    if STATUS.get() != Status::Pending {
-        return;
+    match STATUS.get() {
+        Status::Pending if !is_client_session_start() => STATUS.set(Status::Skipped),
+        Status::Pending if REPORTED_FROM_HASH_SCAN => {
+            STATUS.set(Status::Deferred);
+            // Changing the setting puts it on the list ReportChangedGUCOptions reports (and so
+            // asks us again) right before the first ReadyForQuery, outside any scan.
+            // SAFETY: sets an internal string setting without hooks; no hash entry is added.
+            unsafe {
+                pg_sys::SetConfigOption(
+                    c"login_trigger.login_status".as_ptr(),
+                    c"pending".as_ptr(),
+                    pg_sys::GucContext::PGC_INTERNAL,
+                    pg_sys::GucSource::PGC_S_OVERRIDE,
+                )
+            };
+        }
+        Status::Pending | Status::Deferred => fire_login(),
+        Status::Firing | Status::Fired | Status::Skipped => {}
     }
-    if !is_client_session_start() {
-        STATUS.set(Status::Skipped);
-        return;
+}
+
+/// Puts PostgreSQL's error handler back when login is done (or a Rust panic unwinds).
+struct RestoreExceptionStack(*mut pg_sys::sigjmp_buf);
+impl Drop for RestoreExceptionStack {
+    fn drop(&mut self) {
+        // SAFETY: restores the value saved in fire_login.
+        unsafe { pg_sys::PG_exception_stack = self.0 };
     }
+}
+
+fn fire_login() {
     STATUS.set(Status::Firing);
+    // A failing login must refuse the connection, never leave a session behind: with no error
+    // handler installed, PostgreSQL reports any ERROR as FATAL where it is raised (as it does
+    // during InitPostgres). On 16+ PostgresMain's handler is already installed at this point.
+    // SAFETY: only the pointer is swapped; it is restored before the first query is read.
+    let _restore = unsafe {
+        let saved = pg_sys::PG_exception_stack;
+        pg_sys::PG_exception_stack = std::ptr::null_mut();
+        RestoreExceptionStack(saved)
+    };
     session::login();
     // SAFETY: registers a callback run once while this backend exits.
     unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
@@ -124,7 +165,7 @@ fn on_session_start() {
 unsafe extern "C-unwind" fn show_login_status() -> *const c_char {
     on_session_start();
     match STATUS.get() {
-        Status::Pending => c"pending".as_ptr(),
+        Status::Pending | Status::Deferred => c"pending".as_ptr(),
         Status::Firing | Status::Fired => c"fired".as_ptr(),
         Status::Skipped => c"skipped".as_ptr(),
     }

@@ -64,3 +64,34 @@ login_trigger_port_ssl_in_use(const Port *port)
 {
 	return port != NULL && port->ssl_in_use;
 }
+
+/* Connection facts, read here because pgrx's copy of Port is not exact on every version. */
+const char *
+login_trigger_port_user_name(const Port *port)
+{
+	return port == NULL ? NULL : port->user_name;
+}
+
+const char *
+login_trigger_port_database_name(const Port *port)
+{
+	return port == NULL ? NULL : port->database_name;
+}
+
+const char *
+login_trigger_port_remote_host(const Port *port)
+{
+	return port == NULL ? NULL : port->remote_host;
+}
+
+const char *
+login_trigger_port_remote_port(const Port *port)
+{
+	return port == NULL ? NULL : port->remote_port;
+}
+
+const char *
+login_trigger_port_remote_hostname(const Port *port)
+{
+	return port == NULL ? NULL : port->remote_hostname;
+}
