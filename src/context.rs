@@ -17,6 +17,8 @@ use std::rc::Rc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogoutReason {
     ClientExit,
+    /// PostgreSQL 13 does not tell an EOF from a Terminate message.
+    #[cfg_attr(feature = "pg13", allow(dead_code))]
     ClientEof,
     ClientLost,
     Terminated,
@@ -174,6 +176,10 @@ fn context_json() -> Value {
                     })
                     .collect();
                 object.insert("objects".into(), Value::Array(objects));
+            }
+            if let Some((table, reason)) = command.rewrite {
+                object.insert("table_oid".into(), json!(table.to_u32()));
+                object.insert("rewrite_reason".into(), json!(reason));
             }
             if frame.event == Event::SqlDrop {
                 let dropped: Vec<Value> = command
@@ -334,4 +340,19 @@ fn dropped_objects() -> TableIterator<
         })
         .collect();
     TableIterator::new(rows)
+}
+
+/// The table about to be rewritten, like `pg_event_trigger_table_rewrite_oid()`.
+#[pg_extern(volatile, parallel_restricted)]
+fn table_rewrite_oid() -> pg_sys::Oid {
+    let command = ddl_command(Event::TableRewrite, "login_trigger.table_rewrite_oid()");
+    command.rewrite.map_or(pg_sys::Oid::INVALID, |(table, _)| table)
+}
+
+/// Why it is rewritten, like `pg_event_trigger_table_rewrite_reason()`: 1 persistence, 2 default
+/// value, 4 column type, 8 access method.
+#[pg_extern(volatile, parallel_restricted)]
+fn table_rewrite_reason() -> i32 {
+    let command = ddl_command(Event::TableRewrite, "login_trigger.table_rewrite_reason()");
+    command.rewrite.map_or(0, |(_, reason)| reason)
 }

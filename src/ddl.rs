@@ -65,6 +65,9 @@ pub struct Command {
     pub elapsed_ms: Option<f64>,
     pub objects: Vec<CommandObject>,
     pub dropped: Vec<DroppedObject>,
+    /// At table_rewrite: the table about to be rewritten and why (the bits of
+    /// `pg_event_trigger_table_rewrite_reason()`).
+    pub rewrite: Option<(pg_sys::Oid, i32)>,
 }
 
 type Address = (pg_sys::Oid, pg_sys::Oid, i32);
@@ -79,6 +82,17 @@ struct Collection {
     dropped: Vec<DroppedObject>,
     describe_drops: bool,
     originals: Originals,
+    /// table_rewrite triggers to fire when the command starts rewriting a table.
+    rewrite: Option<Rc<Rewrite>>,
+}
+
+/// What a table_rewrite firing needs, prepared before the command runs.
+struct Rewrite {
+    tag: pg_sys::CommandTag::Type,
+    tag_name: String,
+    triggers: Vec<Registration>,
+    command: Command,
+    reason: i32,
 }
 
 /// How to tell the objects a command named (`original`) from those dropped along with them.
@@ -107,6 +121,7 @@ struct Plan {
     start: Vec<Registration>,
     end: Vec<Registration>,
     drop: Vec<Registration>,
+    rewrite: Vec<Registration>,
 }
 
 impl Plan {
@@ -136,34 +151,46 @@ impl Plan {
             start: select(Event::DdlCommandStart),
             end: select(Event::DdlCommandEnd),
             drop: select(Event::SqlDrop),
+            rewrite: select(Event::TableRewrite),
             tag,
             tag_name: tag_name.clone(),
         };
-        (!plan.start.is_empty() || !plan.end.is_empty() || !plan.drop.is_empty()).then_some(plan)
+        let fires = [&plan.start, &plan.end, &plan.drop, &plan.rewrite].iter().any(|triggers| !triggers.is_empty());
+        fires.then_some(plan)
     }
 
     fn fire(&self, event: Event, triggers: &[Registration], command: &Command) {
-        if triggers.is_empty() {
-            return;
-        }
-        let depth = DEPTH.get();
-        if depth >= MAX_DEPTH {
-            Refusal::new(PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX, "DDL triggers nested too deeply")
-                .detail(format!(
-                    "{} {} fired DDL triggers {MAX_DEPTH} levels deep; a trigger's DDL fires triggers again.",
-                    self.tag_name,
-                    event.name()
-                ))
-                .hint("Make the trigger skip the DDL its own functions run, for example with a tag filter.")
-                .raise();
-        }
-        DEPTH.set(depth + 1);
-        let _restore = RestoreDepth(depth);
-        let refs: Vec<&Registration> = triggers.iter().collect();
-        context::with_event(event, Detail::Ddl(Rc::new(command.clone())), || {
-            fire::fire_all(event, self.tag, &refs);
-        });
+        fire_event(self.tag, &self.tag_name, event, triggers, command);
     }
+}
+
+/// Fires one event's triggers for a command, guarding against runaway recursion.
+fn fire_event(
+    tag: pg_sys::CommandTag::Type,
+    tag_name: &str,
+    event: Event,
+    triggers: &[Registration],
+    command: &Command,
+) {
+    if triggers.is_empty() {
+        return;
+    }
+    let depth = DEPTH.get();
+    if depth >= MAX_DEPTH {
+        Refusal::new(PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX, "DDL triggers nested too deeply")
+            .detail(format!(
+                "{tag_name} {} fired DDL triggers {MAX_DEPTH} levels deep; a trigger's DDL fires triggers again.",
+                event.name()
+            ))
+            .hint("Make the trigger skip the DDL its own functions run, for example with a tag filter.")
+            .raise();
+    }
+    DEPTH.set(depth + 1);
+    let _restore = RestoreDepth(depth);
+    let refs: Vec<&Registration> = triggers.iter().collect();
+    context::with_event(event, Detail::Ddl(Rc::new(command.clone())), || {
+        fire::fire_all(event, tag, &refs);
+    });
 }
 
 struct RestoreDepth(usize);
@@ -198,12 +225,26 @@ pub fn process_utility(utility: &Utility) {
     let mut command = Command { tag: plan.tag_name.clone(), text: statement_text(utility), ..Command::default() };
     plan.fire(Event::DdlCommandStart, &plan.start, &command);
 
-    let collecting = !plan.end.is_empty() || !plan.drop.is_empty();
+    let collecting = !plan.end.is_empty() || !plan.drop.is_empty() || !plan.rewrite.is_empty();
     let guard = CollectionGuard(collecting);
     if collecting {
         let originals = originals(utility, &plan.tag_name);
+        let rewrite = (!plan.rewrite.is_empty()).then(|| {
+            Rc::new(Rewrite {
+                tag: plan.tag,
+                tag_name: plan.tag_name.clone(),
+                triggers: plan.rewrite.clone(),
+                command: command.clone(),
+                reason: rewrite_reason(utility),
+            })
+        });
         COLLECTIONS.with_borrow_mut(|stack| {
-            stack.push(Collection { describe_drops: !plan.drop.is_empty(), originals, ..Collection::default() })
+            stack.push(Collection {
+                describe_drops: !plan.drop.is_empty(),
+                originals,
+                rewrite,
+                ..Collection::default()
+            })
         });
     }
     let started = Instant::now();
@@ -309,6 +350,13 @@ pub fn on_object_access(
     // SAFETY: PostgreSQL passes the argument struct matching the access type.
     unsafe {
         match access {
+            pg_sys::ObjectAccessType::OAT_POST_CREATE
+                if class_id == pg_sys::RelationRelationId
+                    && sub_id == 0
+                    && (*arg.cast::<pg_sys::ObjectAccessPostCreate>()).is_internal =>
+            {
+                fire_rewrite_if_transient(object_id);
+            }
             pg_sys::ObjectAccessType::OAT_POST_CREATE => {
                 // A new column is a change of its table; a column default arrives as
                 // (pg_attrdef, table OID, column number), a quirk that names no attrdef, and is
@@ -345,6 +393,65 @@ pub fn on_object_access(
             _ => {}
         }
     }
+}
+
+/// ALTER TABLE rewrites a table into a new, internal heap named `pg_temp_<table OID>`, created
+/// before any row is copied: that is when table_rewrite fires (raising there prevents the
+/// rewrite), as native event triggers fire just before `make_new_heap`.
+fn fire_rewrite_if_transient(heap: pg_sys::Oid) {
+    let Some(rewrite) = COLLECTIONS.with_borrow(|stack| stack.last().and_then(|c| c.rewrite.clone())) else {
+        return;
+    };
+    // SAFETY: the new heap is in the relcache from the moment it is created (its catalog rows
+    // may not be visible yet); the reference is released at once.
+    let name = unsafe {
+        let relation = pg_sys::RelationIdGetRelation(heap);
+        if relation.is_null() {
+            return;
+        }
+        let name = CStr::from_ptr((*(*relation).rd_rel).relname.data.as_ptr()).to_string_lossy().into_owned();
+        pg_sys::RelationClose(relation);
+        name
+    };
+    let Some(table) = name.strip_prefix("pg_temp_").and_then(|oid| oid.parse::<u32>().ok()) else { return };
+    let mut command = rewrite.command.clone();
+    command.rewrite = Some((pg_sys::Oid::from(table), rewrite.reason));
+    fire_event(rewrite.tag, &rewrite.tag_name, Event::TableRewrite, &rewrite.triggers, &command);
+}
+
+/// The reason bits of a rewrite, from the ALTER subcommands that cause one (PostgreSQL's
+/// `AT_REWRITE_*`: 1 persistence, 2 default value, 4 column type, 8 access method).
+fn rewrite_reason(utility: &Utility) -> i32 {
+    let mut reason = 0;
+    // SAFETY: reads the parse tree of the statement being run.
+    unsafe {
+        let statement = (*utility.pstmt).utilityStmt;
+        if statement.is_null() || (*statement).type_ != pg_sys::NodeTag::T_AlterTableStmt {
+            return reason;
+        }
+        let commands = (*statement.cast::<pg_sys::AlterTableStmt>()).cmds;
+        let count = if commands.is_null() { 0 } else { (*commands).length as usize };
+        for position in 0..count {
+            let command = (*(*commands).elements.add(position)).ptr_value.cast::<pg_sys::AlterTableCmd>();
+            reason |= match (*command).subtype {
+                pg_sys::AlterTableType::AT_SetLogged | pg_sys::AlterTableType::AT_SetUnLogged => 1,
+                pg_sys::AlterTableType::AT_AddColumn => 2,
+                pg_sys::AlterTableType::AT_AlterColumnType => 4,
+                subtype if is_set_access_method(subtype) => 8,
+                _ => 0,
+            };
+        }
+    }
+    reason
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+fn is_set_access_method(_: pg_sys::AlterTableType::Type) -> bool {
+    false
+}
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+fn is_set_access_method(subtype: pg_sys::AlterTableType::Type) -> bool {
+    subtype == pg_sys::AlterTableType::AT_SetAccessMethod
 }
 
 fn touch(address: Address) {

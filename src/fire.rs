@@ -73,7 +73,7 @@ pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, functio
         );
         return;
     }
-    let as_event_trigger = proc.prorettype() == pg_sys::EVENT_TRIGGEROID;
+    let as_event_trigger = proc.prorettype() == crate::pg_ext::EVENT_TRIGGER_TYPE;
     drop(proc);
     context::with_trigger(name, || {
         let _context_line = ErrorContextLine::push(name, event);

@@ -77,10 +77,14 @@ unsafe extern "C" {
     pub fn errcontext_msg(fmt: *const c_char, ...) -> c_int;
 }
 
-/// replication/walsender.h; pgrx binds it from PostgreSQL 14 on.
 #[cfg(feature = "pg13")]
 unsafe extern "C" {
+    /// replication/walsender.h; pgrx binds it from PostgreSQL 14 on.
     pub static mut am_walsender: bool;
 }
+
+/// The `event_trigger` pseudo-type (OID 3838 on every version; pgrx names the constant
+/// `EVTTRIGGEROID` on 13 and `EVENT_TRIGGEROID` from 14).
+pub const EVENT_TRIGGER_TYPE: pg_sys::Oid = pg_sys::Oid::from_u32(3838);
 #[cfg(not(feature = "pg13"))]
 pub use pgrx::pg_sys::am_walsender;

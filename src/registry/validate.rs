@@ -83,7 +83,7 @@ pub fn trigger_function(function: pg_sys::Oid) -> Checked<()> {
         .hint("Trigger functions get their context from TG_EVENT, TG_TAG and login_trigger.context()."));
     }
     let returns = proc.prorettype();
-    if proc.proretset() || (returns != pg_sys::EVENT_TRIGGEROID && returns != pg_sys::VOIDOID) {
+    if proc.proretset() || (returns != crate::pg_ext::EVENT_TRIGGER_TYPE && returns != pg_sys::VOIDOID) {
         return Err(Refusal::new(
             PgSqlErrorCode::ERRCODE_INVALID_OBJECT_DEFINITION,
             format!("function {described} must return type event_trigger or void"),

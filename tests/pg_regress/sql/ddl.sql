@@ -112,6 +112,30 @@ SELECT login_trigger.drop_trigger('recurse');
 DROP TABLE public.t2, public.t3, public.t4, public.t5, public.t6;
 DROP VIEW public.v6, public.v7, public.v8, public.v9;
 
+-- table_rewrite: fires before the rewrite with the table and the reason; raising prevents it.
+CREATE FUNCTION public.say_rewrite() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE NOTICE '% % table=% reason=%', TG_EVENT, TG_TAG, login_trigger.table_rewrite_oid()::regclass,
+    login_trigger.table_rewrite_reason();
+  IF login_trigger.table_rewrite_oid() = to_regclass('public.precious') THEN
+    RAISE EXCEPTION 'no rewrites of %', login_trigger.table_rewrite_oid()::regclass;
+  END IF;
+END $$;
+SELECT login_trigger.create_trigger('rewrites', 'table_rewrite', 'public.say_rewrite()');
+CREATE TABLE public.rw (a int);
+INSERT INTO public.rw VALUES (1);
+ALTER TABLE public.rw ALTER COLUMN a TYPE bigint;
+ALTER TABLE public.rw SET UNLOGGED;
+ALTER TABLE public.rw ADD COLUMN b int;
+ALTER TABLE public.rw ADD COLUMN c float8 DEFAULT random();
+CREATE TABLE public.precious (a int);
+ALTER TABLE public.precious ALTER COLUMN a TYPE text;
+SELECT atttypid::regtype FROM pg_attribute WHERE attrelid = 'public.precious'::regclass AND attname = 'a';
+VACUUM FULL public.rw;
+SELECT try($$SELECT login_trigger.table_rewrite_oid()$$);
+SELECT login_trigger.drop_trigger('rewrites');
+DROP TABLE public.rw, public.precious;
+
 -- The noddl policy from PostgreSQL's documentation, and a superuser's migration around it.
 CREATE FUNCTION public.abort_any_command() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'command % is disabled', tg_tag; END $$;
@@ -130,5 +154,5 @@ COMMIT;
 SELECT login_trigger.drop_trigger('noddl');
 SELECT login_trigger.drop_trigger(name) FROM unnest(ARRAY['say_start', 'say_end']) AS name;
 DROP TABLE public.ddl_log;
-DROP FUNCTION public.log_ddl(), public.say_ddl(), public.deny_ddl(), public.recurse(), public.native_evt(),
+DROP FUNCTION public.log_ddl(), public.say_ddl(), public.say_rewrite(), public.deny_ddl(), public.recurse(), public.native_evt(),
               public.abort_any_command();
