@@ -142,9 +142,9 @@ pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
 fn record_failure(user: Option<&str>, database: Option<&str>, client: Option<&str>, method: Option<&str>) {
     let (user, database, client, method) =
         (user.unwrap_or(""), database.unwrap_or(""), client.unwrap_or(""), method.unwrap_or(""));
-    log!(
+    crate::error::log_line(format!(
         "login_trigger: authentication failed for user \"{user}\" to database \"{database}\" from {client} (method {method})"
-    );
+    ));
     if !shared_memory() {
         return;
     }

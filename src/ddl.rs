@@ -84,7 +84,15 @@ struct Collection {
     originals: Originals,
     /// table_rewrite triggers to fire when the command starts rewriting a table.
     rewrite: Option<Rc<Rewrite>>,
+    /// Rewrites seen, when they fire after the command (see `REWRITE_FIRES_IN_PLACE`).
+    rewritten: Vec<pg_sys::Oid>,
 }
+
+/// On PostgreSQL 13 the new heap is not yet in a state where user code may run when its
+/// post-create hook is called (a trigger's command-counter increments make relcache rebuild it
+/// half-made), so table_rewrite fires right after the command's own work instead: raising still
+/// rolls the rewrite back, but the copy has been made.
+const REWRITE_FIRES_IN_PLACE: bool = !cfg!(feature = "pg13");
 
 /// What a table_rewrite firing needs, prepared before the command runs.
 struct Rewrite {
@@ -254,6 +262,11 @@ pub fn process_utility(utility: &Utility) {
         return;
     }
     let collection = guard.take();
+    if let Some(rewrite) = &collection.rewrite {
+        for table in &collection.rewritten {
+            fire_rewrite(rewrite, *table);
+        }
+    }
     if !collection.dropped.is_empty() {
         command.dropped = collection.dropped;
         plan.fire(Event::SqlDrop, &plan.drop, &command);
@@ -351,7 +364,8 @@ pub fn on_object_access(
     unsafe {
         match access {
             pg_sys::ObjectAccessType::OAT_POST_CREATE
-                if class_id == pg_sys::RelationRelationId
+                if REWRITE_FIRES_IN_PLACE
+                    && class_id == pg_sys::RelationRelationId
                     && sub_id == 0
                     && (*arg.cast::<pg_sys::ObjectAccessPostCreate>()).is_internal =>
             {
@@ -377,6 +391,10 @@ pub fn on_object_access(
             pg_sys::ObjectAccessType::OAT_DROP => {
                 let flags = (*arg.cast::<pg_sys::ObjectAccessDrop>()).dropflags;
                 if flags & pg_sys::PERFORM_DELETION_INTERNAL as i32 != 0 {
+                    // On 13 a rewrite is recognised when the swapped-out heap is dropped.
+                    if !REWRITE_FIRES_IN_PLACE && class_id == pg_sys::RelationRelationId && sub_id == 0 {
+                        note_rewritten(object_id);
+                    }
                     return;
                 }
                 let wanted = COLLECTIONS.with_borrow(|stack| stack.last().is_some_and(|c| c.describe_drops));
@@ -413,9 +431,42 @@ fn fire_rewrite_if_transient(heap: pg_sys::Oid) {
         pg_sys::RelationClose(relation);
         name
     };
-    let Some(table) = name.strip_prefix("pg_temp_").and_then(|oid| oid.parse::<u32>().ok()) else { return };
+    if let Some(table) = transient_heap_table(&name) {
+        fire_rewrite(&rewrite, table);
+    }
+}
+
+/// The table a transient heap `pg_temp_<table OID>` is rewriting.
+fn transient_heap_table(name: &str) -> Option<pg_sys::Oid> {
+    name.strip_prefix("pg_temp_").and_then(|oid| oid.parse::<u32>().ok()).map(pg_sys::Oid::from)
+}
+
+/// PostgreSQL 13: remembers a rewritten table when its transient heap (complete by then) is
+/// dropped after the swap; its triggers fire once the command's own work is done.
+fn note_rewritten(heap: pg_sys::Oid) {
+    if !COLLECTIONS.with_borrow(|stack| stack.last().is_some_and(|c| c.rewrite.is_some())) {
+        return;
+    }
+    // SAFETY: a syscache lookup of a relation that still exists (OAT_DROP precedes deletion).
+    let name = unsafe {
+        let name = pg_sys::get_rel_name(heap);
+        if name.is_null() {
+            return;
+        }
+        CStr::from_ptr(name).to_string_lossy().into_owned()
+    };
+    if let Some(table) = transient_heap_table(&name) {
+        COLLECTIONS.with_borrow_mut(|stack| {
+            if let Some(top) = stack.last_mut() {
+                top.rewritten.push(table);
+            }
+        });
+    }
+}
+
+fn fire_rewrite(rewrite: &Rewrite, table: pg_sys::Oid) {
     let mut command = rewrite.command.clone();
-    command.rewrite = Some((pg_sys::Oid::from(table), rewrite.reason));
+    command.rewrite = Some((table, rewrite.reason));
     fire_event(rewrite.tag, &rewrite.tag_name, Event::TableRewrite, &rewrite.triggers, &command);
 }
 
@@ -584,10 +635,31 @@ fn describe_dropped(address: Address, original: bool) -> DroppedObject {
     }
 }
 
+/// PostgreSQL 13's object-description functions have no `missing_ok` and raise for an object
+/// dropped later in the same command (a rewrite's transient heap type, say), so existence is
+/// checked first where the catalog can say (classes without an object-address entry are tried).
+#[cfg(feature = "pg13")]
+unsafe fn object_exists(address: &pg_sys::ObjectAddress) -> bool {
+    // SAFETY: opens the object's catalog, looks the OID up and closes it again.
+    unsafe {
+        if !pg_sys::is_objectclass_supported(address.classId) {
+            return true;
+        }
+        let catalog = pg_sys::table_open(address.classId, pg_sys::AccessShareLock as i32);
+        let tuple = pg_sys::get_catalog_object_by_oid(
+            catalog,
+            pg_sys::get_object_attnum_oid(address.classId),
+            address.objectId,
+        );
+        pg_sys::table_close(catalog, pg_sys::AccessShareLock as i32);
+        !tuple.is_null()
+    }
+}
+
 #[cfg(feature = "pg13")]
 unsafe fn object_identity(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
-    // SAFETY: PostgreSQL 13 has no missing_ok; callers pass objects that exist.
-    unsafe { pg_sys::getObjectIdentity(address) }
+    // SAFETY: described only when it exists (see object_exists).
+    unsafe { if object_exists(address) { pg_sys::getObjectIdentity(address) } else { std::ptr::null_mut() } }
 }
 #[cfg(not(feature = "pg13"))]
 unsafe fn object_identity(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
@@ -598,7 +670,7 @@ unsafe fn object_identity(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_c
 #[cfg(feature = "pg13")]
 unsafe fn object_type(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
     // SAFETY: as object_identity.
-    unsafe { pg_sys::getObjectTypeDescription(address) }
+    unsafe { if object_exists(address) { pg_sys::getObjectTypeDescription(address) } else { std::ptr::null_mut() } }
 }
 #[cfg(not(feature = "pg13"))]
 unsafe fn object_type(address: &pg_sys::ObjectAddress) -> *mut std::ffi::c_char {
@@ -613,7 +685,9 @@ unsafe fn object_identity_parts(
     args: &mut *mut pg_sys::List,
 ) -> *mut std::ffi::c_char {
     // SAFETY: as object_identity.
-    unsafe { pg_sys::getObjectIdentityParts(address, names, args) }
+    unsafe {
+        if object_exists(address) { pg_sys::getObjectIdentityParts(address, names, args) } else { std::ptr::null_mut() }
+    }
 }
 #[cfg(not(feature = "pg13"))]
 unsafe fn object_identity_parts(

@@ -49,6 +49,13 @@ impl Refusal {
     }
 }
 
+/// Writes a LOG line to the server log, leaving PostgreSQL alone to decide whether it is
+/// emitted (pgrx's `log!` asks a pre-check first that drops it during authentication on 13).
+pub fn log_line(message: impl Into<String>) {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, message.into(), "login_trigger")
+        .report(PgLogLevel::LOG);
+}
+
 /// Shorthand for the common `Result` of validation code.
 pub type Checked<T> = Result<T, Refusal>;
 

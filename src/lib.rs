@@ -24,8 +24,21 @@ pgrx::pg_module_magic!(name, version);
 pgrx::extension_sql_file!("../sql/catalog.sql", name = "catalog", bootstrap);
 pgrx::extension_sql_file!("../sql/api.sql", name = "api", finalize);
 
+/// Set once `_PG_init` has run in this process. On 13/14 with `session_preload_libraries`,
+/// `_PG_init` fires login itself, and a login function calling one of our SQL functions makes
+/// PostgreSQL load the library again before the first load is recorded (dfmgr records it only
+/// after `_PG_init` returns): that nested call must find everything already initialised.
+static mut INITIALIZED: bool = false;
+
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // SAFETY: backends are single-threaded; the flag is only touched here.
+    unsafe {
+        if INITIALIZED {
+            return;
+        }
+        INITIALIZED = true;
+    }
     gucs::init();
     auth::init();
     hooks::init();

@@ -38,6 +38,7 @@ sub node
 	my @conf = (
 		"log_line_prefix = '%m [%p] %e %a '",
 		"log_min_messages = info",
+		"password_encryption = 'scram-sha-256'",
 		"login_trigger.login_timeout = '30s'");
 	push @conf, "shared_preload_libraries = 'login_trigger'"
 	  if $mode eq 'shared' || $mode eq 'both';
@@ -65,6 +66,44 @@ sub wait_for_audit
 	my ($node, $where, $what) = @_;
 	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM public.audit WHERE $where"),
 		$what);
+}
+
+# psql with a whole connection string, the same on every version's test framework (13's
+# psql() has no connstr option). Returns (exit code, stdout, stderr), trimmed.
+sub psql_at
+{
+	my ($node, $connstr, $sql, @options) = @_;
+	my ($stdout, $stderr) = ('', '');
+	IPC::Run::run([ 'psql', '-XAtq', @options, '-d', $connstr, '-f', '-' ],
+		'<', \$sql, '>', \$stdout, '2>', \$stderr);
+	my $ret = $? >> 8;
+	s/\s+$// for $stdout, $stderr;
+	return ($ret, $stdout, $stderr);
+}
+
+sub safe_psql_at
+{
+	my ($node, $connstr, $sql) = @_;
+	my ($ret, $stdout, $stderr) = psql_at($node, $connstr, $sql, '-v', 'ON_ERROR_STOP=1');
+	die "psql failed ($connstr): $stderr" if $ret != 0;
+	return $stdout;
+}
+
+# connect_ok / connect_fails for every version (13's framework has neither).
+sub connect_ok
+{
+	my ($node, $connstr, $name, %params) = @_;
+	my ($ret, $stdout, $stderr) = psql_at($node, $connstr, 'SELECT 1');
+	is($ret, 0, $name);
+	like($stderr, $params{expected_stderr}, "$name: stderr") if $params{expected_stderr};
+}
+
+sub connect_fails
+{
+	my ($node, $connstr, $name, %params) = @_;
+	my ($ret, $stdout, $stderr) = psql_at($node, $connstr, 'SELECT 1');
+	isnt($ret, 0, $name);
+	like($stderr, $params{expected_stderr}, "$name: matches") if $params{expected_stderr};
 }
 
 1;

@@ -19,7 +19,7 @@ $node->safe_psql('postgres', q{
 
 # One login per session, triggers in name order.
 $node->safe_psql('postgres', 'TRUNCATE public.audit');
-$node->safe_psql('postgres', 'SELECT 1', connstr => $node->connstr('postgres') . " application_name=once$_")
+LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . " application_name=once$_", 'SELECT 1')
   for 1 .. 3;
 is($node->safe_psql('postgres',
 		"SELECT string_agg(trigger_name, ',' ORDER BY id) FROM public.audit WHERE app = 'once1'"),
@@ -59,7 +59,7 @@ $node->safe_psql('postgres', q{
 	SELECT login_trigger.create_trigger('deny', 'login', 'public.deny_alice()');
 });
 my $log_offset = -s $node->logfile;
-$node->connect_fails($node->connstr('postgres') . ' user=alice', 'a failing login trigger refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login trigger refuses the connection',
 	expected_stderr => qr/FATAL:  alice may not log in now/);
 ok($node->wait_for_log(qr/LT001 .*FATAL:  alice may not log in now/, $log_offset),
 	'the server log has the SQLSTATE of the refusal');
@@ -74,17 +74,17 @@ $node->safe_psql('postgres', q{
 	BEGIN RAISE EXCEPTION 'logins are closed'; END $$;
 	SELECT login_trigger.create_trigger('closed', 'login', 'public.deny_all()');
 });
-$node->connect_fails($node->connstr('postgres'), 'with a broken login trigger even superusers are refused',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'with a broken login trigger even superusers are refused',
 	expected_stderr => qr/logins are closed/);
-$node->connect_ok($node->connstr('postgres') . " options='-c login_trigger.enabled=off'",
+LoginTriggerTest::connect_ok($node, $node->connstr('postgres') . " options='-c login_trigger.enabled=off'",
 	'a superuser connecting with login_trigger.enabled=off gets in');
-$node->connect_fails($node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off'",
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off'",
 	'a non-superuser cannot switch the triggers off',
 	expected_stderr => qr/permission denied to set parameter "login_trigger.enabled"/);
 $ENV{PGOPTIONS} = '-c login_trigger.enabled=off';
 $node->safe_psql('postgres', "SELECT login_trigger.drop_trigger('closed'); SELECT login_trigger.drop_trigger('deny')");
 delete $ENV{PGOPTIONS};
-$node->connect_ok($node->connstr('postgres') . ' user=alice', 'after the repair alice gets in');
+LoginTriggerTest::connect_ok($node, $node->connstr('postgres') . ' user=alice', 'after the repair alice gets in');
 
 # The login timeout.
 $node->safe_psql('postgres', q{
@@ -94,7 +94,7 @@ $node->safe_psql('postgres', q{
 	SELECT pg_reload_conf();
 });
 my $started = time;
-$node->connect_fails($node->connstr('postgres'), 'a login trigger running past login_timeout refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'a login trigger running past login_timeout refuses the connection',
 	expected_stderr => qr/login triggers did not finish in time/);
 cmp_ok(time - $started, '<', 10, 'the refusal came well before the function would have finished');
 $ENV{PGOPTIONS} = '-c login_trigger.enabled=off';
@@ -106,11 +106,11 @@ my $readme = slurp_file($ENV{LOGIN_TRIGGER_README} // "$FindBin::RealBin/../../.
 my ($example) = $readme =~ /<!-- example: tp-ap -->\s*```sql\n(.*?)```/s;
 ok(defined $example, 'the README has the TP/AP example');
 $node->safe_psql('postgres', $example);
-my $analytics = $node->safe_psql('postgres', 'SHOW statement_timeout; SHOW work_mem',
-	connstr => $node->connstr('postgres') . ' application_name=analytics-dashboard');
+my $analytics = LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . ' application_name=analytics-dashboard',
+	'SHOW statement_timeout; SHOW work_mem');
 is($analytics, "1h\n256MB", 'analytics sessions get a long statement_timeout and a big work_mem');
-my $oltp = $node->safe_psql('postgres', 'SHOW statement_timeout; SHOW idle_in_transaction_session_timeout',
-	connstr => $node->connstr('postgres') . ' application_name=orders-api');
+my $oltp = LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . ' application_name=orders-api',
+	'SHOW statement_timeout; SHOW idle_in_transaction_session_timeout');
 is($oltp, "2s\n10s", 'transactional sessions get tight limits');
 
 # session_exec compatibility: a missing function warns, a failing one refuses.
@@ -132,7 +132,7 @@ $node->safe_psql('postgres', q{
 	SELECT pg_reload_conf();
 });
 is($node->safe_psql('postgres', 'SHOW app.gate'), 'passed', 'login_function runs at login');
-$node->connect_fails($node->connstr('postgres') . ' user=alice', 'a failing login_function refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login_function refuses the connection',
 	expected_stderr => qr/gate closed for alice/);
 $node->safe_psql('postgres', "ALTER SYSTEM RESET login_trigger.login_function; SELECT pg_reload_conf()");
 

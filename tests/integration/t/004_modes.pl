@@ -18,7 +18,7 @@ for my $mode ('session', 'both')
 		SELECT login_trigger.create_trigger('out', 'logout', 'public.audit_event()');
 	});
 	$node->safe_psql('postgres', 'TRUNCATE public.audit');
-	$node->safe_psql('postgres', "SELECT 1", connstr => $node->connstr('postgres') . " application_name=m$_")
+	LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . " application_name=m$_", 'SELECT 1')
 	  for 1 .. 3;
 	is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app LIKE 'm_'"),
 		'3', "$mode: one login per session");
@@ -28,14 +28,16 @@ for my $mode ('session', 'both')
 
 	if ($mode eq 'session')
 	{
-		my ($ret, $out, $err) = $node->psql('postgres', 'SHOW login_trigger.enabled',
-			connstr => $node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off' application_name=sneaky");
+		my ($ret, $out, $err) = LoginTriggerTest::psql_at($node,
+			$node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off' application_name=sneaky",
+			'SHOW login_trigger.enabled');
 		is($out, 'on', 'session mode: a non-superuser cannot switch triggers off at connection time');
 		like($err, qr/permission denied to set parameter "login_trigger.enabled"/, 'and is told so');
 		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app = 'sneaky'"),
 			'1', 'session mode: the triggers fired for that session');
-		my $superuser = $node->safe_psql('postgres', 'SHOW login_trigger.enabled',
-			connstr => $node->connstr('postgres') . " options='-c login_trigger.enabled=off' application_name=hatch");
+		my $superuser = LoginTriggerTest::safe_psql_at($node,
+			$node->connstr('postgres') . " options='-c login_trigger.enabled=off' application_name=hatch",
+			'SHOW login_trigger.enabled');
 		is($superuser, 'off', 'session mode: a superuser can switch them off');
 		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE app = 'hatch'"), '0',
 			'and nothing fires for that session');

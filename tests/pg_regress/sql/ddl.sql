@@ -10,13 +10,16 @@ BEGIN
   INSERT INTO public.ddl_log (event, tg_tag, trigger_name, command_text, objects, dropped, who)
   VALUES (TG_EVENT, TG_TAG, c->>'trigger_name', c->>'command_text',
           -- (PostgreSQL 18 also lists NOT NULL constraints; left out to keep one expected output.)
-          (SELECT string_agg(o->>'object_type' || ' ' || (o->>'object_identity'), ', ' ORDER BY o->>'object_identity')
+          (SELECT string_agg(o->>'object_type' || ' ' || (o->>'object_identity'), ', '
+                             ORDER BY o->>'object_identity', o->>'object_type')
              FROM jsonb_array_elements(c->'objects') o WHERE o->>'object_identity' NOT LIKE '%\_not\_null on %'),
           (SELECT string_agg(d->>'object_type' || ' '
                              || regexp_replace(d->>'object_identity', 'pg_toast_[0-9]+', 'pg_toast_N', 'g')
                              || CASE WHEN (d->>'original')::bool THEN ' (original)' ELSE '' END, ', '
-                             ORDER BY d->>'object_identity')
-             FROM jsonb_array_elements(c->'dropped') d WHERE d->>'object_identity' NOT LIKE '%\_not\_null on %'),
+                             ORDER BY d->>'object_identity', d->>'object_type')
+             FROM jsonb_array_elements(c->'dropped') d WHERE d->>'object_identity' NOT LIKE '%\_not\_null on %'
+              -- (PostgreSQL 13 also drops row types of TOAST tables and sequences.)
+              AND NOT (d->>'object_type' = 'type' AND d->>'object_identity' ~ '^pg_toast\.|_seq$')),
           c->>'current_user_name');
 END $$;
 SELECT login_trigger.create_trigger('log_start', 'ddl_command_start', 'public.log_ddl()');
