@@ -139,6 +139,38 @@ SELECT try($$SELECT login_trigger.table_rewrite_oid()$$);
 SELECT login_trigger.drop_trigger('rewrites');
 DROP TABLE public.rw, public.precious;
 
+-- sql_drop through the set-returning function, for multi-object drops and DROP OWNED.
+CREATE FUNCTION public.list_dropped() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE d record;
+BEGIN
+  FOR d IN SELECT * FROM login_trigger.dropped_objects()
+           WHERE object_type IN ('table', 'view', 'sequence', 'function') ORDER BY object_identity
+  LOOP
+    RAISE NOTICE '% %: % % original=% temporary=% names=% args=%', TG_EVENT, TG_TAG, d.object_type,
+      d.object_identity, d.original, d.is_temporary, d.address_names, d.address_args;
+  END LOOP;
+END $$;
+SELECT login_trigger.create_trigger('list_dropped', 'sql_drop', 'public.list_dropped()');
+CREATE TABLE public.d1 (); CREATE TABLE public.d2 (); CREATE VIEW public.d2v AS SELECT FROM public.d2;
+DROP TABLE public.d1, public.d2 CASCADE;
+CREATE ROLE regress_owner;
+CREATE TABLE public.owned_t (); ALTER TABLE public.owned_t OWNER TO regress_owner;
+CREATE FUNCTION public.owned_f(int) RETURNS int LANGUAGE sql AS 'SELECT 1'; ALTER FUNCTION public.owned_f(int) OWNER TO regress_owner;
+DROP OWNED BY regress_owner;
+DROP ROLE regress_owner;
+SELECT try($$SELECT * FROM login_trigger.dropped_objects()$$);
+SELECT login_trigger.drop_trigger('list_dropped');
+
+-- A trigger function whose owner is later made a non-superuser is skipped, with a warning, so
+-- that a superuser's DDL never runs code a non-superuser could change.
+CREATE FUNCTION public.later_alices() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN RAISE NOTICE 'ran'; END$$;
+SELECT login_trigger.create_trigger('later_alices', 'ddl_command_start', 'public.later_alices()');
+CREATE TABLE public.o1 ();
+ALTER FUNCTION public.later_alices() OWNER TO regress_alice;
+CREATE TABLE public.o2 ();
+SELECT login_trigger.drop_trigger('later_alices');
+DROP TABLE public.o1, public.o2;
+
 -- The noddl policy from PostgreSQL's documentation, and a superuser's migration around it.
 CREATE FUNCTION public.abort_any_command() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'command % is disabled', tg_tag; END $$;
@@ -157,5 +189,5 @@ COMMIT;
 SELECT login_trigger.drop_trigger('noddl');
 SELECT login_trigger.drop_trigger(name) FROM unnest(ARRAY['say_start', 'say_end']) AS name;
 DROP TABLE public.ddl_log;
-DROP FUNCTION public.log_ddl(), public.say_ddl(), public.say_rewrite(), public.deny_ddl(), public.recurse(), public.native_evt(),
+DROP FUNCTION public.log_ddl(), public.say_ddl(), public.say_rewrite(), public.list_dropped(), public.later_alices(), public.deny_ddl(), public.recurse(), public.native_evt(),
               public.abort_any_command();
