@@ -148,10 +148,10 @@ pub fn login() {
     report_activity(c"login_trigger: login");
     with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
-            if let Some(name) = gucs::login_function() {
-                if let Some(function) = resolve_setting_function("login_trigger.login_function", &name) {
-                    fire_tolerating_standby(&name, function);
-                }
+            if let Some(name) = gucs::login_function()
+                && let Some(function) = resolve_setting_function("login_trigger.login_function", &name)
+            {
+                fire_tolerating_standby(&name, function);
             }
             let snapshot = cache::snapshot();
             for trigger in enabled_triggers(&snapshot, Event::Login) {
