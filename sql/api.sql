@@ -33,7 +33,8 @@ SELECT t.name,
 SELECT pg_catalog.pg_extension_config_dump('login_trigger.event_trigger', '');
 
 -- Everyone may read the registry and call the context functions; only superusers write.
-REVOKE ALL ON login_trigger.event_trigger, login_trigger.registered_function FROM PUBLIC;
+REVOKE ALL ON login_trigger.event_trigger, login_trigger.registered_function,
+    login_trigger.registered_login_function, login_trigger.registered_logout_function FROM PUBLIC;
 GRANT SELECT ON login_trigger.event_trigger, login_trigger.triggers TO PUBLIC;
 GRANT USAGE ON SCHEMA login_trigger TO PUBLIC;
 

@@ -20,6 +20,15 @@ COMMENT ON TABLE login_trigger.event_trigger IS
 -- Carrier of the registrations' dependencies on their functions: each registration owns a trigger
 -- of the same name on this always-empty table, and that trigger depends on the registered
 -- function, so DROP FUNCTION refuses to drop a registered function unless CASCADE is given.
+-- Login and logout registrations have carrier tables of their own: whether such a table has
+-- triggers (pg_class.relhastriggers, one syscache lookup) tells a starting or ending session
+-- whether it needs to read the registry at all.
 CREATE TABLE login_trigger.registered_function ();
 COMMENT ON TABLE login_trigger.registered_function IS
-    'Always empty; its triggers carry the dependencies of login_trigger registrations on their functions';
+    'Always empty; its triggers carry the dependencies of DDL trigger registrations on their functions';
+CREATE TABLE login_trigger.registered_login_function ();
+COMMENT ON TABLE login_trigger.registered_login_function IS
+    'Always empty; its triggers carry the dependencies of login trigger registrations on their functions';
+CREATE TABLE login_trigger.registered_logout_function ();
+COMMENT ON TABLE login_trigger.registered_logout_function IS
+    'Always empty; its triggers carry the dependencies of logout trigger registrations on their functions';

@@ -153,6 +153,9 @@ pub fn login() {
             {
                 fire_tolerating_standby(&name, function);
             }
+            if !cache::may_have_triggers(Event::Login) {
+                return;
+            }
             let snapshot = cache::snapshot();
             for trigger in enabled_triggers(&snapshot, Event::Login) {
                 fire_tolerating_standby(&trigger.name, trigger.function);
@@ -289,8 +292,11 @@ pub fn logout(exit_code: i32) {
         held
     };
     begin_transaction();
-    let snapshot = cache::snapshot();
-    let triggers = enabled_triggers(&snapshot, Event::Logout);
+    let triggers = if cache::is_built() || cache::may_have_triggers(Event::Logout) {
+        enabled_triggers(&cache::snapshot(), Event::Logout)
+    } else {
+        Vec::new()
+    };
     let setting_function = gucs::logout_function()
         .and_then(|name| resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid)));
     if !triggers.is_empty() || setting_function.is_some() {

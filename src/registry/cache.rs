@@ -84,6 +84,28 @@ pub fn invalidate() {
     CURRENT.set(None);
 }
 
+/// Whether registrations of a session event may exist in this database, answered from the
+/// syscache alone: the event's carrier table has triggers. False is certain; true (possibly
+/// stale) means the registry must be read. Needs a transaction.
+pub fn may_have_triggers(event: Event) -> bool {
+    let Some(table) = relation(super::carrier_table_name(event)) else { return false };
+    // SAFETY: a syscache lookup of an existing relation's pg_class row, released at once.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, table.into());
+        if tuple.is_null() {
+            return true;
+        }
+        let has_triggers = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relhastriggers;
+        pg_sys::ReleaseSysCache(tuple);
+        has_triggers
+    }
+}
+
+/// Whether the cache is built (reading it costs nothing then).
+pub fn is_built() -> bool {
+    CURRENT.with_borrow(Option::is_some)
+}
+
 /// The OID of a relation in the extension's schema, if the extension is installed here.
 pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
     // SAFETY: both lookups take NUL-terminated names and read the syscache inside the caller's

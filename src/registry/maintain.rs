@@ -15,8 +15,9 @@
 //! the carrier, after which the object-access hook removes the registration.
 
 use super::validate::{self, Accepted};
-use super::{CARRIER_TABLE, TABLE, cache};
+use super::{CARRIER_TABLES, TABLE, cache, carrier_table_name};
 use crate::error::OrRaise;
+use crate::event::Event;
 use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
 use std::ffi::CString;
@@ -54,24 +55,25 @@ fn accept_row(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Accepted {
 fn event_trigger_sync<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
-    let name_and_function = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
+    let carrier_of = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
         row.map(|row| {
             let name = row.get_by_name::<String>("name").ok().flatten().unwrap_or_default();
             let function = row.get_by_name::<pg_sys::Oid>("function").ok().flatten().unwrap_or(pg_sys::Oid::INVALID);
-            (name, function)
+            let event = row.get_by_name::<String>("event").ok().flatten().unwrap_or_default();
+            (name, function, Event::parse(&event).unwrap_or(Event::DdlCommandStart))
         })
     };
-    let old = name_and_function(trigger.old());
-    let new = name_and_function(trigger.new());
+    let old = carrier_of(trigger.old());
+    let new = carrier_of(trigger.new());
     let operation = trigger.op().unwrap_or_else(|error| error!("{error}"));
     if matches!(operation, PgTriggerOperation::Truncate) {
         drop_all_carriers();
     } else if old != new {
-        if let Some((name, _)) = &old {
-            drop_carrier(name);
+        if let Some((name, _, event)) = &old {
+            drop_carrier(carrier_table_name(*event), name);
         }
-        if let Some((name, function)) = &new {
-            create_carrier(name, *function);
+        if let Some((name, function, event)) = &new {
+            create_carrier(carrier_table_name(*event), name, *function);
         }
     }
     // SAFETY: queues a relcache invalidation of the registry table; it is delivered to this
@@ -91,8 +93,8 @@ fn registered_function_carrier<'a>(
     Ok(None)
 }
 
-fn carrier_table() -> pg_sys::Oid {
-    cache::relation(CARRIER_TABLE).unwrap_or_else(|| error!("login_trigger.registered_function is missing"))
+fn carrier_table(name: &std::ffi::CStr) -> pg_sys::Oid {
+    cache::relation(name).unwrap_or_else(|| error!("login_trigger.{} is missing", name.to_string_lossy()))
 }
 
 fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
@@ -106,8 +108,8 @@ fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
 /// Creates the carrier of one registration: a trigger of the same name that depends on the
 /// registered function. Created through `CreateTrigger` rather than SQL, so that no event
 /// trigger, native or ours, fires for the extension's bookkeeping.
-fn create_carrier(name: &str, function: pg_sys::Oid) {
-    let table = carrier_table();
+fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys::Oid) {
+    let table = carrier_table(carrier);
     let carrier_function = Spi::get_one::<pg_sys::Oid>(
         "SELECT 'login_trigger.registered_function_carrier()'::pg_catalog.regprocedure::pg_catalog.oid",
     )
@@ -121,7 +123,7 @@ fn create_carrier(name: &str, function: pg_sys::Oid) {
         let mut statement = PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
         statement.trigname = pg_sys::pstrdup(cname.as_ptr());
         statement.relation =
-            pg_sys::makeRangeVar(pg_sys::pstrdup(super::SCHEMA.as_ptr()), pg_sys::pstrdup(CARRIER_TABLE.as_ptr()), -1);
+            pg_sys::makeRangeVar(pg_sys::pstrdup(super::SCHEMA.as_ptr()), pg_sys::pstrdup(carrier.as_ptr()), -1);
         statement.row = false;
         statement.timing = pg_sys::TRIGGER_TYPE_AFTER as i16;
         statement.events = pg_sys::TRIGGER_TYPE_TRUNCATE as i16;
@@ -148,39 +150,56 @@ fn create_carrier(name: &str, function: pg_sys::Oid) {
 }
 
 /// Drops one registration's carrier, if it still exists (`DROP FUNCTION … CASCADE` drops it first).
-fn drop_carrier(name: &str) {
-    let table = carrier_table();
-    let Some(carrier) = carrier_oid(table, name) else {
-        return;
-    };
-    let address = pg_sys::ObjectAddress { classId: pg_sys::TriggerRelationId, objectId: carrier, objectSubId: 0 };
-    // SAFETY: the address names an existing trigger that nothing depends on; an internal deletion
-    // is not reported to event triggers.
-    unsafe {
-        pg_sys::performDeletion(
-            &address,
-            pg_sys::DropBehavior::DROP_RESTRICT,
-            pg_sys::PERFORM_DELETION_INTERNAL as i32,
-        );
-        pg_sys::CommandCounterIncrement();
+fn drop_carrier(carrier_table_name: &std::ffi::CStr, name: &str) {
+    let table = carrier_table(carrier_table_name);
+    if let Some(carrier) = carrier_oid(table, name) {
+        let address = pg_sys::ObjectAddress { classId: pg_sys::TriggerRelationId, objectId: carrier, objectSubId: 0 };
+        // SAFETY: the address names an existing trigger that nothing depends on; an internal
+        // deletion is not reported to event triggers.
+        unsafe {
+            pg_sys::performDeletion(
+                &address,
+                pg_sys::DropBehavior::DROP_RESTRICT,
+                pg_sys::PERFORM_DELETION_INTERNAL as i32,
+            );
+            pg_sys::CommandCounterIncrement();
+        }
     }
+    clear_has_triggers_when_empty(table);
+}
+
+/// PostgreSQL clears `pg_class.relhastriggers` only when it vacuums the table, and a carrier
+/// table is never vacuumed: so when its last trigger goes, the flag is cleared here, and starting
+/// sessions stop reading the registry for an event that has no triggers left.
+fn clear_has_triggers_when_empty(table: pg_sys::Oid) {
+    as_bootstrap_superuser(|| {
+        Spi::run_with_args(
+            "UPDATE pg_catalog.pg_class SET relhastriggers = false \
+             WHERE oid OPERATOR(pg_catalog.=) $1 AND relhastriggers \
+               AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1)",
+            &[table.into()],
+        )
+    })
+    .unwrap_or_else(|error| error!("could not update a carrier table's trigger flag: {error}"));
 }
 
 fn drop_all_carriers() {
-    let names: Vec<String> = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger \
-                 WHERE tgrelid OPERATOR(pg_catalog.=) 'login_trigger.registered_function'::pg_catalog.regclass",
-                None,
-                &[],
-            )?
-            .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .unwrap_or_else(|error| error!("could not list dependency carriers: {error}"));
-    for name in names {
-        drop_carrier(&name);
+    for carrier_table_name in CARRIER_TABLES {
+        let table = carrier_table(carrier_table_name);
+        let names: Vec<String> = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT tgname::pg_catalog.text FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1",
+                    None,
+                    &[table.into()],
+                )?
+                .map(|row| row.get::<String>(1).map(Option::unwrap_or_default))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap_or_else(|error| error!("could not list dependency carriers: {error}"));
+        for name in names {
+            drop_carrier(carrier_table_name, &name);
+        }
     }
 }
 

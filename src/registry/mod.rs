@@ -18,3 +18,17 @@ pub mod validate;
 pub const SCHEMA: &std::ffi::CStr = c"login_trigger";
 pub const TABLE: &std::ffi::CStr = c"event_trigger";
 pub const CARRIER_TABLE: &std::ffi::CStr = c"registered_function";
+pub const LOGIN_CARRIER_TABLE: &std::ffi::CStr = c"registered_login_function";
+pub const LOGOUT_CARRIER_TABLE: &std::ffi::CStr = c"registered_logout_function";
+
+/// The table whose triggers carry the dependencies of an event's registrations.
+pub fn carrier_table_name(event: crate::event::Event) -> &'static std::ffi::CStr {
+    match event {
+        crate::event::Event::Login => LOGIN_CARRIER_TABLE,
+        crate::event::Event::Logout => LOGOUT_CARRIER_TABLE,
+        _ => CARRIER_TABLE,
+    }
+}
+
+/// Every carrier table.
+pub const CARRIER_TABLES: [&std::ffi::CStr; 3] = [CARRIER_TABLE, LOGIN_CARRIER_TABLE, LOGOUT_CARRIER_TABLE];

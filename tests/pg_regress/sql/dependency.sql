@@ -11,7 +11,11 @@ DROP FUNCTION public.audited();
 SELECT name FROM login_trigger.triggers;
 DROP FUNCTION public.audited() CASCADE;
 SELECT name FROM login_trigger.triggers;
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass ORDER BY 1;
+CREATE VIEW carriers AS
+  SELECT tgrelid::regclass AS carrier_table, tgname FROM pg_trigger
+   WHERE tgrelid IN ('login_trigger.registered_function'::regclass, 'login_trigger.registered_login_function'::regclass,
+                     'login_trigger.registered_logout_function'::regclass);
+SELECT * FROM carriers ORDER BY 2;
 
 -- A dropped schema takes its functions' registrations with it.
 CREATE SCHEMA doomed;
@@ -25,7 +29,7 @@ SELECT name FROM login_trigger.triggers;
 SELECT login_trigger.rename_trigger('other', 'renamed');
 DROP FUNCTION public.noop_event();
 SELECT login_trigger.drop_trigger('renamed');
-SELECT tgname FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass;
+SELECT * FROM carriers;
 
 -- A superuser writing the catalog directly goes through the same checks.
 SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, owner)
@@ -44,6 +48,10 @@ SET session_replication_role = replica;
 SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, owner)
              VALUES ('direct', 'logon', 'public.noop_void()', current_user::regrole)$$);
 RESET session_replication_role;
-SELECT count(*) AS carriers FROM pg_trigger WHERE tgrelid = 'login_trigger.registered_function'::regclass;
+SELECT count(*) AS carriers FROM carriers;
+-- With no login or logout registration left, their carrier tables say so in one syscache lookup.
+SELECT relname, relhastriggers FROM pg_class
+ WHERE relname IN ('registered_login_function', 'registered_logout_function') ORDER BY 1;
+DROP VIEW carriers;
 DROP FUNCTION public.noop_void();
 CREATE FUNCTION public.noop_void() RETURNS void LANGUAGE sql AS $$SELECT$$;

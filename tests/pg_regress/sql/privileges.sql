@@ -14,7 +14,7 @@ SELECT try($$DELETE FROM login_trigger.event_trigger$$);
 SELECT try($$TRUNCATE login_trigger.event_trigger$$);
 SELECT try($$SET login_trigger.enabled = off$$);
 SELECT try($$SET login_trigger.login_function = 'public.noop_void'$$);
-SELECT try($$DROP TRIGGER guarded ON login_trigger.registered_function$$);
+SELECT try($$DROP TRIGGER guarded ON login_trigger.registered_login_function$$);
 -- Reading is allowed.
 SELECT name, event, enabled FROM login_trigger.triggers;
 RESET ROLE;
