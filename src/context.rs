@@ -356,3 +356,24 @@ fn table_rewrite_reason() -> i32 {
     let command = ddl_command(Event::TableRewrite, "login_trigger.table_rewrite_reason()");
     command.rewrite.map_or(0, |(_, reason)| reason)
 }
+
+/// The DDL commands of this session that failed or were refused by a trigger since the last call,
+/// oldest first; taking them empties the list. Failed commands roll back whatever a trigger wrote
+/// about them, so a later trigger (the next DDL's, or a logout trigger) records them.
+#[pg_extern(volatile, parallel_unsafe)]
+fn failed_ddl() -> TableIterator<
+    'static,
+    (
+        name!(at, Option<pgrx::datum::TimestampWithTimeZone>),
+        name!(command_tag, String),
+        name!(command_text, String),
+        name!(sqlstate, String),
+        name!(message, String),
+    ),
+> {
+    let rows: Vec<_> = crate::ddl::take_failed()
+        .into_iter()
+        .map(|f| (pgrx::datum::TimestampWithTimeZone::try_from(f.at).ok(), f.tag, f.text, f.sqlstate, f.message))
+        .collect();
+    TableIterator::new(rows)
+}

@@ -117,9 +117,66 @@ struct Originals {
     parts_of_tables: bool,
 }
 
+/// A DDL command of this session that failed or that a trigger refused. Kept in backend memory,
+/// outside any transaction, because the failure rolls back whatever a trigger wrote about it;
+/// `login_trigger.failed_ddl()` hands them to a later trigger (the next DDL or logout) to record.
+#[derive(Debug, Clone)]
+pub struct FailedCommand {
+    pub at: pg_sys::TimestampTz,
+    pub tag: String,
+    pub text: String,
+    pub sqlstate: String,
+    pub message: String,
+}
+
+/// How many failed commands a session keeps before the oldest are dropped.
+const MAX_FAILED: usize = 100;
+
 thread_local! {
     static COLLECTIONS: RefCell<Vec<Collection>> = const { RefCell::new(Vec::new()) };
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    static FAILED: RefCell<Vec<FailedCommand>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes the failed commands kept so far, oldest first.
+pub fn take_failed() -> Vec<FailedCommand> {
+    FAILED.take()
+}
+
+fn remember_failure(tag: &str, text: &str, error: &pg_sys::panic::CaughtError) {
+    let (code, message) = match error {
+        pg_sys::panic::CaughtError::PostgresError(report) | pg_sys::panic::CaughtError::ErrorReport(report) => {
+            (report.sql_error_code(), report.message().to_owned())
+        }
+        pg_sys::panic::CaughtError::RustPanic { ereport, .. } => {
+            (ereport.sql_error_code(), ereport.message().to_owned())
+        }
+    };
+    // SAFETY: reads the clock.
+    let at = unsafe { pg_sys::GetCurrentTimestamp() };
+    FAILED.with_borrow_mut(|failed| {
+        if failed.len() == MAX_FAILED {
+            failed.remove(0);
+        }
+        failed.push(FailedCommand {
+            at,
+            tag: tag.to_owned(),
+            text: text.to_owned(),
+            sqlstate: sqlstate_text(code as i32),
+            message,
+        })
+    });
+}
+
+/// A SQLSTATE's five characters (PostgreSQL's `unpack_sql_state`).
+fn sqlstate_text(mut code: i32) -> String {
+    (0..5)
+        .map(|_| {
+            let character = char::from(b'0' + (code & 0x3F) as u8);
+            code >>= 6;
+            character
+        })
+        .collect()
 }
 
 /// The triggers one command fires.
@@ -230,7 +287,18 @@ pub fn process_utility(utility: &Utility) {
         utility.run();
         return;
     };
-    let mut command = Command { tag: plan.tag_name.clone(), text: statement_text(utility), ..Command::default() };
+    let command = Command { tag: plan.tag_name.clone(), text: statement_text(utility), ..Command::default() };
+    let (tag, text) = (command.tag.clone(), command.text.clone());
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(|| run_with_triggers(utility, &plan, command)))
+        .catch_others(|error| {
+            remember_failure(&tag, &text, &error);
+            error.rethrow()
+        })
+        .execute();
+}
+
+/// Fires start, runs the command, and fires rewrite, drop and end around it.
+fn run_with_triggers(utility: &Utility, plan: &Plan, mut command: Command) {
     plan.fire(Event::DdlCommandStart, &plan.start, &command);
 
     let collecting = !plan.end.is_empty() || !plan.drop.is_empty() || !plan.rewrite.is_empty();

@@ -26,7 +26,7 @@ $node->safe_psql('postgres', 'CREATE TABLE public.things (id int); CREATE INDEX 
 $node->safe_psql('postgres', 'CREATE ROLE auditor');
 $node->safe_psql('postgres', "ALTER SYSTEM SET work_mem = '16MB'");
 my $audit = $node->safe_psql('postgres',
-	"SELECT username, command_tag, statement, array_to_string(objects, ', '), elapsed_ms >= 0 FROM public.ddl_audit ORDER BY at, command_tag");
+	"SELECT username, command_tag, statement, array_to_string(objects, ', '), elapsed_ms >= 0 FROM public.ddl_audit WHERE success ORDER BY at, command_tag");
 like($audit, qr/^postgres\|CREATE TABLE\|CREATE TABLE public.things \(id int\)\|table public.things\|t$/m,
 	'the audit log has who, the tag, this statement only, its objects and its duration');
 like($audit, qr/^postgres\|CREATE INDEX\|CREATE INDEX things_id ON public.things \(id\)\|index public.things_id\|t$/m,
@@ -34,6 +34,21 @@ like($audit, qr/^postgres\|CREATE INDEX\|CREATE INDEX things_id ON public.things
 is($node->safe_psql('postgres', "SELECT count(*) FROM public.ddl_audit WHERE command_tag = 'CREATE ROLE'"), '2',
 	'role creation is audited (by both registrations)');
 like($audit, qr/^postgres\|ALTER SYSTEM\|ALTER SYSTEM SET work_mem = '16MB'\|\|t$/m, 'ALTER SYSTEM is audited');
+
+# Failed DDL reaches the audit log: through the next DDL trigger, or through logout.
+$node->psql('postgres', 'CREATE TABLE public.things (id int)');
+ok($node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM public.ddl_audit WHERE NOT success'),
+	'the failure was flushed when its session ended');
+is($node->safe_psql('postgres',
+		"SELECT statement || ' / ' || error FROM public.ddl_audit WHERE NOT success AND username = 'postgres'"),
+	'CREATE TABLE public.things (id int) / relation "things" already exists',
+	'a failed command is recorded, with its error, by the logout trigger of its session');
+my $session = $node->background_psql('postgres', on_error_stop => 0);
+$session->query('CREATE TABLE public.things (id int)');
+$session->query('CREATE TABLE public.after_failure (id int)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM public.ddl_audit WHERE NOT success"), '2',
+	'and by the next DDL command of the session, before it ends');
+$session->quit;
 
 # noddl, and a superuser's migration around it.
 $node->safe_psql('postgres', example('noddl'));
