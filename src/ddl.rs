@@ -204,6 +204,10 @@ impl Plan {
             let tag = pg_sys::CreateCommandTag((*utility.pstmt).utilityStmt);
             (tag, CStr::from_ptr(pg_sys::GetCommandTagName(tag)).to_string_lossy().into_owned())
         };
+        if tag_name == "CREATE DATABASE" {
+            // A copy of a template copies its registrations without running any trigger.
+            crate::registry::shared::reset_at_commit();
+        }
         if !command_tag::is_ddl(&tag_name, tag) {
             return None;
         }

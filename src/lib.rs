@@ -41,6 +41,7 @@ pub extern "C-unwind" fn _PG_init() {
     }
     gucs::init();
     auth::init();
+    registry::shared::init();
     hooks::init();
 }
 

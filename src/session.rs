@@ -18,6 +18,7 @@ use crate::fire::{self, Errors};
 use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
+use crate::registry::shared;
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -138,9 +139,12 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
 /// once per client session, outside any transaction, before the first query.
 pub fn login() {
     LOGGED_IN.set(true);
-    if !gucs::enabled() {
+    // SAFETY: reads a backend-local variable.
+    let database = unsafe { pg_sys::MyDatabaseId };
+    if !gucs::enabled() || (gucs::login_function().is_none() && shared::known_without_session_triggers(database)) {
         return;
     }
+    let generation = shared::generation();
     // SAFETY: reads the current memory context, restored after the login transaction (the main
     // loop may already have switched to MessageContext and allocated the query buffer in it).
     let memory = unsafe { pg_sys::CurrentMemoryContext };
@@ -154,6 +158,11 @@ pub fn login() {
                 fire_tolerating_standby(&name, function);
             }
             if !cache::may_have_triggers(Event::Login) {
+                if let Some(generation) = generation
+                    && !cache::may_have_triggers(Event::Logout)
+                {
+                    shared::remember_without_session_triggers(database, generation);
+                }
                 return;
             }
             let snapshot = cache::snapshot();
@@ -276,7 +285,12 @@ fn client_exit_kind() -> LogoutReason {
 /// to the server log only, errors are FATAL (the backend is exiting anyway) and are logged with
 /// the trigger's name, and the logout timeout cuts off a slow trigger.
 pub fn logout(exit_code: i32) {
-    if !LOGGED_IN.get() || !gucs::enabled() {
+    // SAFETY: reads a backend-local variable.
+    let database = unsafe { pg_sys::MyDatabaseId };
+    if !LOGGED_IN.get()
+        || !gucs::enabled()
+        || (gucs::logout_function().is_none() && shared::known_without_session_triggers(database))
+    {
         return;
     }
     let reason = logout_reason(exit_code);

@@ -78,6 +78,7 @@ fn event_trigger_sync<'a>(
     }
     // SAFETY: queues a relcache invalidation of the registry table; it is delivered to this
     // backend at the next command-counter increment and to every other backend at commit.
+    super::shared::reset_at_commit();
     let registry = trigger.relid().unwrap_or_else(|error| error!("{error}"));
     // SAFETY: see above.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(registry) };

@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod maintain;
+pub mod shared;
 pub mod validate;
 
 /// Schema, table and carrier names, in one place for Rust and for messages.
