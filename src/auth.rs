@@ -88,23 +88,15 @@ impl Default for FailureLog {
 // SAFETY: the name is unique to this extension.
 static FAILURE_LOG: PgLwLock<FailureLog> = unsafe { PgLwLock::new(c"login_trigger_auth_failures") };
 
-/// Set in the postmaster when the shared memory was requested; inherited by every backend.
-static mut SHARED_MEMORY: bool = false;
-
 /// Requests the shared memory; only possible while shared_preload_libraries load.
 pub fn init() {
-    // SAFETY: read and written in _PG_init, single-threaded, before any backend exists.
-    unsafe {
-        if pg_sys::process_shared_preload_libraries_in_progress {
-            pgrx::pg_shmem_init!(FAILURE_LOG = FailureLog::default());
-            SHARED_MEMORY = true;
-        }
+    if shared_memory() {
+        pgrx::pg_shmem_init!(FAILURE_LOG = FailureLog::default());
     }
 }
 
 fn shared_memory() -> bool {
-    // SAFETY: written only in the postmaster's _PG_init.
-    unsafe { SHARED_MEMORY }
+    crate::loading::shared_preload()
 }
 
 /// What authentication established for this session.

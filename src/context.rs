@@ -98,7 +98,7 @@ fn current() -> Frame {
     })
 }
 
-fn cstr(pointer: *const std::ffi::c_char) -> Option<String> {
+pub(crate) fn cstr(pointer: *const std::ffi::c_char) -> Option<String> {
     // SAFETY: callers pass NULL or a NUL-terminated string owned by PostgreSQL.
     (!pointer.is_null()).then(|| unsafe { CStr::from_ptr(pointer) }.to_string_lossy().into_owned())
 }

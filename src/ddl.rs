@@ -8,7 +8,7 @@
 //! at the end of the command; dropped objects are described while they still exist.
 
 use crate::command_tag;
-use crate::context::{self, Detail};
+use crate::context::{self, Detail, cstr};
 use crate::error::Refusal;
 use crate::event::Event;
 use crate::fire;
@@ -593,20 +593,14 @@ fn object_address((class_id, object_id, sub_id): Address) -> pg_sys::ObjectAddre
     pg_sys::ObjectAddress { classId: class_id, objectId: object_id, objectSubId: sub_id }
 }
 
-fn owned(text: *mut std::ffi::c_char) -> Option<String> {
-    // SAFETY: NULL or a palloc'd NUL-terminated string.
-    (!text.is_null()).then(|| unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned())
-}
-
 /// Type, schema and identity of an object, or None when it no longer exists.
 fn describe(address: &pg_sys::ObjectAddress) -> Option<(Option<String>, Option<String>, String)> {
     // SAFETY: catalog lookups with missing_ok, inside the command's transaction.
     unsafe {
-        let identity = owned(object_identity(address))?;
-        let object_type = owned(object_type(address));
+        let identity = cstr(object_identity(address))?;
+        let object_type = cstr(object_type(address));
         let namespace = object_namespace(address);
-        let schema =
-            if namespace == pg_sys::Oid::INVALID { None } else { owned(pg_sys::get_namespace_name(namespace)) };
+        let schema = if namespace == pg_sys::Oid::INVALID { None } else { cstr(pg_sys::get_namespace_name(namespace)) };
         Some((object_type, schema, identity))
     }
 }
@@ -680,14 +674,14 @@ fn describe_dropped(address: Address, original: bool) -> DroppedObject {
     let (identity, names, args, object_type, namespace) = unsafe {
         let mut names: *mut pg_sys::List = std::ptr::null_mut();
         let mut args: *mut pg_sys::List = std::ptr::null_mut();
-        let identity = owned(object_identity_parts(&object, &mut names, &mut args));
-        (identity, text_list(names), text_list(args), owned(object_type(&object)), object_namespace(&object))
+        let identity = cstr(object_identity_parts(&object, &mut names, &mut args));
+        (identity, text_list(names), text_list(args), cstr(object_type(&object)), object_namespace(&object))
     };
     let (schema_name, is_temporary) = if namespace == pg_sys::Oid::INVALID {
         (None, false)
     } else {
         // SAFETY: syscache lookups of an existing namespace.
-        unsafe { (owned(pg_sys::get_namespace_name(namespace)), pg_sys::isAnyTempNamespace(namespace)) }
+        unsafe { (cstr(pg_sys::get_namespace_name(namespace)), pg_sys::isAnyTempNamespace(namespace)) }
     };
     // Native reports a name only where schema and name identify the object.
     let object_name = schema_name.as_ref().and_then(|_| names.last().cloned()).filter(|_| address.2 == 0);

@@ -12,6 +12,7 @@ mod event;
 mod fire;
 mod gucs;
 mod hooks;
+mod loading;
 mod pg_ext;
 mod port;
 mod registry;
@@ -39,6 +40,7 @@ pub extern "C-unwind" fn _PG_init() {
         }
         INITIALIZED = true;
     }
+    loading::init();
     gucs::init();
     auth::init();
     registry::shared::init();

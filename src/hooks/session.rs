@@ -11,19 +11,12 @@
 //!
 //! End: a `before_shmem_exit` callback, registered once login has fired.
 
+use crate::loading::{self, Loaded};
 use crate::{pg_ext, session};
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::Cell;
 use std::ffi::{CString, c_char};
-
-/// How the library got into this process: only preloaded libraries fire login.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Loaded {
-    SharedPreload,
-    SessionPreload,
-    OnDemand,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -36,9 +29,6 @@ enum Status {
     Skipped,
 }
 
-// Set in _PG_init; with shared_preload_libraries, inherited by every backend through fork.
-static mut LOADED: Loaded = Loaded::OnDemand;
-
 thread_local! {
     static STATUS: Cell<Status> = const { Cell::new(Status::Pending) };
 }
@@ -48,19 +38,6 @@ thread_local! {
 static LOGIN_STATUS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn init() {
-    // SAFETY: read in _PG_init, single-threaded: process_shared_preload_libraries_in_progress is
-    // set while the postmaster loads shared libraries; InitPostgres runs session libraries in
-    // InitProcessing mode on 15+; on 13/14 they load outside any transaction, whereas loading on
-    // demand (CREATE EXTENSION, LOAD, a function call) happens inside one.
-    unsafe {
-        LOADED = if pg_sys::process_shared_preload_libraries_in_progress {
-            Loaded::SharedPreload
-        } else if session_preload_in_progress() {
-            Loaded::SessionPreload
-        } else {
-            Loaded::OnDemand
-        };
-    }
     // SAFETY: the show hook is a pg_guard'ed extern "C-unwind" fn returning a static string.
     unsafe {
         GucRegistry::define_string_guc_with_hooks(
@@ -77,29 +54,16 @@ pub fn init() {
         );
     }
     #[cfg(any(feature = "pg13", feature = "pg14"))]
-    // SAFETY: reads LOADED, set above in this single-threaded _PG_init.
-    if unsafe { LOADED } == Loaded::SessionPreload {
+    if loading::loaded() == Loaded::SessionPreload {
         on_session_start();
     }
-}
-
-#[cfg(any(feature = "pg13", feature = "pg14"))]
-fn session_preload_in_progress() -> bool {
-    // SAFETY: reads transaction state.
-    unsafe { !pg_sys::IsTransactionState() && pg_sys::IsUnderPostmaster }
-}
-
-#[cfg(not(any(feature = "pg13", feature = "pg14")))]
-fn session_preload_in_progress() -> bool {
-    // SAFETY: reads the backend's processing mode.
-    unsafe { pg_sys::Mode == pg_sys::ProcessingMode::InitProcessing && pg_sys::IsUnderPostmaster }
 }
 
 /// Whether this process is a client backend at the start of its session.
 fn is_client_session_start() -> bool {
     // SAFETY: reads backend-local globals.
     unsafe {
-        LOADED != Loaded::OnDemand
+        loading::loaded() != Loaded::OnDemand
             && pg_sys::IsUnderPostmaster
             && !pg_ext::am_walsender
             && pg_sys::MyBackendType == pg_sys::BackendType::B_BACKEND

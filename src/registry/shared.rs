@@ -37,9 +37,6 @@ impl Default for Summary {
 // SAFETY: the name is unique to this extension.
 static SUMMARY: PgLwLock<Summary> = unsafe { PgLwLock::new(c"login_trigger_session_summary") };
 
-/// Set in the postmaster when the shared memory was requested; inherited by every backend.
-static mut AVAILABLE: bool = false;
-
 thread_local! {
     /// This transaction changed the registry (or created a database): reset at commit.
     static RESET_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
@@ -48,18 +45,14 @@ thread_local! {
 
 /// Requests the shared memory; only possible while shared_preload_libraries load.
 pub fn init() {
-    // SAFETY: _PG_init, single-threaded, before any backend exists.
-    unsafe {
-        if pg_sys::process_shared_preload_libraries_in_progress {
-            pgrx::pg_shmem_init!(SUMMARY = Summary::default());
-            AVAILABLE = true;
-        }
+    if crate::loading::shared_preload() {
+        pgrx::pg_shmem_init!(SUMMARY = Summary::default());
     }
 }
 
 fn usable() -> bool {
-    // SAFETY: AVAILABLE is written only in the postmaster; RecoveryInProgress reads shared state.
-    unsafe { AVAILABLE && !pg_sys::RecoveryInProgress() }
+    // SAFETY: RecoveryInProgress reads shared state.
+    crate::loading::shared_preload() && !unsafe { pg_sys::RecoveryInProgress() }
 }
 
 /// The summary's generation, to pass to [`remember`] after looking at the catalog.
@@ -90,8 +83,7 @@ pub fn remember_without_session_triggers(database: pg_sys::Oid, generation: u64)
 /// Makes the summary forget everything once the current transaction commits (a registration
 /// changed, or a database was created from a template that may hold registrations).
 pub fn reset_at_commit() {
-    // SAFETY: reads a flag written only in the postmaster.
-    if !unsafe { AVAILABLE } {
+    if !crate::loading::shared_preload() {
         return;
     }
     RESET_AT_COMMIT.set(true);
@@ -105,12 +97,12 @@ pub fn reset_at_commit() {
 unsafe extern "C-unwind" fn on_transaction_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     match event {
         // After the commit is visible to everyone: later readers see the change.
-        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT => {
-            if RESET_AT_COMMIT.replace(false) {
-                let mut summary = SUMMARY.exclusive();
-                summary.generation = summary.generation.wrapping_add(1);
-                summary.without_session_triggers = [0; DATABASES];
-            }
+        pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+            if RESET_AT_COMMIT.replace(false) =>
+        {
+            let mut summary = SUMMARY.exclusive();
+            summary.generation = summary.generation.wrapping_add(1);
+            summary.without_session_triggers = [0; DATABASES];
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
             RESET_AT_COMMIT.set(false);
