@@ -28,6 +28,32 @@ CREATE ROLE alice LOGIN PASSWORD 'alice-secret';
 CREATE FUNCTION public.mark() RETURNS void LANGUAGE sql AS $$SELECT set_config('app.marked', 'yes', false)$$;
 SQL
 
+# Whether this is the full reliability run (`scripts/test --stress`) rather than the reduced one
+# every `scripts/test` (and CI) runs.
+sub stress
+{
+	return ($ENV{LOGIN_TRIGGER_STRESS} // '') eq '1';
+}
+
+# The size of a load or fault test: $reduced in the ordinary run, $full under --stress.
+sub scaled
+{
+	my ($reduced, $full) = @_;
+	return stress() ? $full : $reduced;
+}
+
+# Records a measured figure (connections made, rows expected and found, errors, restarts, memory)
+# for docs/reliability.md: `scripts/test --stress` collects the lines every test wrote.
+sub figure
+{
+	my ($test, $name, $value) = @_;
+	note("figure: $test: $name = $value");
+	my $file = $ENV{LOGIN_TRIGGER_FIGURES} or return;
+	open(my $fh, '>>', $file) or die "cannot append to $file: $!";
+	print $fh "$test|$name|$value\n";
+	close($fh);
+}
+
 # A started node. mode: shared (default), session or both; conf: extra postgresql.conf lines.
 sub node
 {
