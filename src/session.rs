@@ -18,7 +18,7 @@ use crate::fire::{self, Errors};
 use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
-use crate::registry::shared;
+use crate::registry::shared::{self, SessionTriggers};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -45,10 +45,24 @@ fn session_tag(event: Event) -> pg_sys::CommandTag::Type {
     pg_sys::CommandTag::CMDTAG_UNKNOWN
 }
 
-/// Triggers of a session event that fire under the session's `session_replication_role`.
-fn enabled_triggers(snapshot: &cache::Snapshot, event: Event) -> Vec<Registration> {
+/// Those of `triggers` that fire under the session's `session_replication_role`.
+fn firing_now(triggers: &[Registration]) -> Vec<&Registration> {
     let replica = fire::replica_role();
-    snapshot.triggers(event).iter().filter(|trigger| trigger.fires_for(None, replica)).cloned().collect()
+    triggers.iter().filter(|trigger| trigger.fires_for(None, replica)).collect()
+}
+
+/// Reads the login and logout triggers of the session's database from the registry (inside a
+/// transaction) and, when the summary was at `generation` before the read, remembers them there
+/// so that later connections need no catalog access.
+fn read_session_triggers(database: pg_sys::Oid, generation: Option<u64>) -> SessionTriggers {
+    let read = |event| {
+        if cache::may_have_triggers(event) { cache::snapshot().triggers(event).to_vec() } else { Vec::new() }
+    };
+    let triggers = SessionTriggers { login: read(Event::Login), logout: read(Event::Logout) };
+    if let Some(generation) = generation {
+        shared::remember(database, generation, &triggers);
+    }
+    triggers
 }
 
 /// Resolves a session_exec-style function name: schema-qualified, never through the client's
@@ -139,9 +153,13 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
 /// once per client session, outside any transaction, before the first query.
 pub fn login() {
     LOGGED_IN.set(true);
+    if !gucs::enabled() {
+        return;
+    }
     // SAFETY: reads a backend-local variable.
     let database = unsafe { pg_sys::MyDatabaseId };
-    if !gucs::enabled() || (gucs::login_function().is_none() && shared::known_without_session_triggers(database)) {
+    let known = shared::session_triggers(database);
+    if gucs::login_function().is_none() && known.as_ref().is_some_and(|triggers| triggers.login.is_empty()) {
         return;
     }
     let generation = shared::generation();
@@ -157,16 +175,8 @@ pub fn login() {
             {
                 fire_tolerating_standby(&name, function);
             }
-            if !cache::may_have_triggers(Event::Login) {
-                if let Some(generation) = generation
-                    && !cache::may_have_triggers(Event::Logout)
-                {
-                    shared::remember_without_session_triggers(database, generation);
-                }
-                return;
-            }
-            let snapshot = cache::snapshot();
-            for trigger in enabled_triggers(&snapshot, Event::Login) {
+            let triggers = known.unwrap_or_else(|| read_session_triggers(database, generation));
+            for trigger in firing_now(&triggers.login) {
                 fire_tolerating_standby(&trigger.name, trigger.function);
                 // SAFETY: inside the login transaction; each trigger sees the previous one's work.
                 unsafe { pg_sys::CommandCounterIncrement() };
@@ -285,12 +295,13 @@ fn client_exit_kind() -> LogoutReason {
 /// to the server log only, errors are FATAL (the backend is exiting anyway) and are logged with
 /// the trigger's name, and the logout timeout cuts off a slow trigger.
 pub fn logout(exit_code: i32) {
+    if !LOGGED_IN.get() || !gucs::enabled() {
+        return;
+    }
     // SAFETY: reads a backend-local variable.
     let database = unsafe { pg_sys::MyDatabaseId };
-    if !LOGGED_IN.get()
-        || !gucs::enabled()
-        || (gucs::logout_function().is_none() && shared::known_without_session_triggers(database))
-    {
+    let known = shared::session_triggers(database);
+    if gucs::logout_function().is_none() && known.as_ref().is_some_and(|triggers| triggers.logout.is_empty()) {
         return;
     }
     let reason = logout_reason(exit_code);
@@ -305,12 +316,10 @@ pub fn logout(exit_code: i32) {
         pg_sys::InterruptHoldoffCount = 0;
         held
     };
+    let generation = shared::generation();
     begin_transaction();
-    let triggers = if cache::is_built() || cache::may_have_triggers(Event::Logout) {
-        enabled_triggers(&cache::snapshot(), Event::Logout)
-    } else {
-        Vec::new()
-    };
+    let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
+    let triggers = firing_now(&registered);
     let setting_function = gucs::logout_function()
         .and_then(|name| resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid)));
     if !triggers.is_empty() || setting_function.is_some() {
@@ -318,8 +327,7 @@ pub fn logout(exit_code: i32) {
         let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
         with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
             context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
-                let refs: Vec<&Registration> = triggers.iter().collect();
-                fire::fire_all(Event::Logout, session_tag(Event::Logout), &refs);
+                fire::fire_all(Event::Logout, session_tag(Event::Logout), &triggers);
                 if let Some((name, function)) = &setting_function {
                     fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function, Errors::Native);
                 }

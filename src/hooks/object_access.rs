@@ -1,5 +1,6 @@
 //! `object_access_hook`: notices functions being dropped, so that `DROP FUNCTION … CASCADE`
-//! removes the registrations of the function too, and reports objects created, altered and
+//! removes the registrations of the function too; notices the registry being dropped, so that
+//! the shared summary of session triggers forgets it; and reports objects created, altered and
 //! dropped to `ddl` while a DDL command is collecting them for its triggers.
 
 use crate::ddl;
@@ -32,8 +33,12 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(access, class_id, object_id, sub_id, arg));
         }
     }
-    if access == pg_sys::ObjectAccessType::OAT_DROP && class_id == pg_sys::ProcedureRelationId {
-        maintain::forget_function(object_id);
+    if access == pg_sys::ObjectAccessType::OAT_DROP {
+        match class_id {
+            pg_sys::ProcedureRelationId => maintain::forget_function(object_id),
+            pg_sys::NamespaceRelationId | pg_sys::RelationRelationId => maintain::notice_drop(class_id, object_id),
+            _ => {}
+        }
     }
     ddl::on_object_access(access, class_id, object_id, sub_id, arg);
 }

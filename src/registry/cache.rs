@@ -101,11 +101,6 @@ pub fn may_have_triggers(event: Event) -> bool {
     }
 }
 
-/// Whether the cache is built (reading it costs nothing then).
-pub fn is_built() -> bool {
-    CURRENT.with_borrow(Option::is_some)
-}
-
 /// The OID of a relation in the extension's schema, if the extension is installed here.
 pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
     // SAFETY: both lookups take NUL-terminated names and read the syscache inside the caller's

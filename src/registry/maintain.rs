@@ -15,7 +15,7 @@
 //! the carrier, after which the object-access hook removes the registration.
 
 use super::validate::{self, Accepted};
-use super::{CARRIER_TABLES, TABLE, cache, carrier_table_name};
+use super::{CARRIER_TABLES, SCHEMA, TABLE, cache, carrier_table_name};
 use crate::error::OrRaise;
 use crate::event::Event;
 use crate::security::as_bootstrap_superuser;
@@ -219,4 +219,28 @@ pub fn forget_function(function: pg_sys::Oid) {
         )
     })
     .unwrap_or_else(|error| error!("could not remove the registrations of a dropped function: {error}"));
+}
+
+/// Called by the object-access hook just before a schema or a relation is dropped. Dropping the
+/// registry itself (`DROP EXTENSION`, `DROP SCHEMA login_trigger CASCADE`, a superuser's `DROP
+/// TABLE`) deletes no row, so no catalog trigger tells the shared summary of session triggers,
+/// which would go on firing what the dropped registry named: this does.
+pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
+    if !crate::loading::shared_preload() {
+        return;
+    }
+    // SAFETY: syscache lookups inside the dropping transaction; missing_ok makes
+    // get_namespace_oid return InvalidOid, and get_rel_namespace returns it for a missing relation.
+    let ours = unsafe {
+        let schema = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        schema != pg_sys::Oid::INVALID
+            && match class_id {
+                pg_sys::NamespaceRelationId => object_id == schema,
+                pg_sys::RelationRelationId => pg_sys::get_rel_namespace(object_id) == schema,
+                _ => false,
+            }
+    };
+    if ours {
+        super::shared::reset_at_commit();
+    }
 }

@@ -1,36 +1,73 @@
-//! A cluster-wide summary, in shared memory, of the databases known to have no login or logout
-//! trigger — what `pg_database.dathasloginevt` is to native login triggers — so that a
-//! connection to such a database opens no transaction at all, at login or at logout.
+//! A cluster-wide summary, in shared memory, of each database's login and logout triggers — what
+//! `pg_database.dathasloginevt` and the event-trigger cache are to native login triggers — so
+//! that a connection opens no transaction at login or logout when its database has no such
+//! trigger, and reads no catalog (no registry query, no relcache entry for the registry table)
+//! when it has some.
 //!
 //! Only with `shared_preload_libraries`, and never trusted on a hot standby (replayed registry
 //! changes run no trigger to keep it current). An entry is written only by a session that read
-//! the carrier tables, and only if no registry change committed meanwhile: every change resets the
-//! whole summary right after it commits (the generation counter catches a reader that looked
-//! before the commit and stores after it).
+//! the registry, and only if no registry change committed meanwhile: every change (a row of the
+//! registry, a database created from a template, the registry itself dropped) resets the whole
+//! summary right after it commits, and the generation counter catches a reader that looked
+//! before the commit and stores after it. A database with more triggers per event than an entry
+//! holds is simply read from the registry at every connection.
 
+use crate::event::TriggerState;
+use crate::registry::cache::Registration;
 use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
 use std::cell::Cell;
 
-/// How many databases the summary remembers; others are simply checked at every connection.
-const DATABASES: usize = 128;
+/// How many databases the summary remembers; others are read from their registry at every
+/// connection.
+const DATABASES: usize = 64;
+/// How many login (and logout) triggers an entry holds.
+const TRIGGERS_PER_EVENT: usize = 8;
+/// A trigger name is at most `NAMEDATALEN - 1` bytes (registration checks it).
+const NAME_BYTES: usize = pg_sys::NAMEDATALEN as usize;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct SharedTrigger {
+    function: u32,
+    state: u8,
+    name_len: u8,
+    name: [u8; NAME_BYTES],
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct DatabaseEntry {
+    /// 0: a free slot.
+    database: u32,
+    /// Per session event (login, logout): how many of `triggers` are used.
+    counts: [u8; 2],
+    triggers: [[SharedTrigger; TRIGGERS_PER_EVENT]; 2],
+}
+
+impl Default for DatabaseEntry {
+    fn default() -> Self {
+        // SAFETY: integers and arrays of integers only; zero is valid for each.
+        unsafe { std::mem::zeroed() }
+    }
+}
 
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Summary {
     generation: u64,
-    /// OIDs of databases known to have no login or logout registration (0: free slot).
-    without_session_triggers: [u32; DATABASES],
+    databases: [DatabaseEntry; DATABASES],
     next_slot: usize,
 }
 
-// SAFETY: integers only; all-zero is the valid empty summary.
+// SAFETY: plain integers and byte arrays; all-zero is the valid empty summary.
 unsafe impl PGRXSharedMemory for Summary {}
 
 impl Default for Summary {
     fn default() -> Self {
-        Summary { generation: 0, without_session_triggers: [0; DATABASES], next_slot: 0 }
+        // SAFETY: every field is an integer or an array of integers, for which zero is valid.
+        unsafe { std::mem::zeroed() }
     }
 }
 
@@ -41,6 +78,14 @@ thread_local! {
     /// This transaction changed the registry (or created a database): reset at commit.
     static RESET_AT_COMMIT: Cell<bool> = const { Cell::new(false) };
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The login and logout triggers of one database (enabled ones, in firing order; the session's
+/// replication role still decides which of them fire).
+#[derive(Debug, Default, Clone)]
+pub struct SessionTriggers {
+    pub login: Vec<Registration>,
+    pub logout: Vec<Registration>,
 }
 
 /// Requests the shared memory; only possible while shared_preload_libraries load.
@@ -55,33 +100,69 @@ fn usable() -> bool {
     crate::loading::shared_preload() && !unsafe { pg_sys::RecoveryInProgress() }
 }
 
-/// The summary's generation, to pass to [`remember`] after looking at the catalog.
+/// The summary's generation, to pass to [`remember`] after reading the registry.
 pub fn generation() -> Option<u64> {
     usable().then(|| SUMMARY.share().generation)
 }
 
-/// Whether the database is known to have no login or logout trigger.
-pub fn known_without_session_triggers(database: pg_sys::Oid) -> bool {
-    usable() && SUMMARY.share().without_session_triggers.contains(&database.to_u32())
+/// The database's session triggers, if the summary knows them.
+pub fn session_triggers(database: pg_sys::Oid) -> Option<SessionTriggers> {
+    if !usable() {
+        return None;
+    }
+    let summary = SUMMARY.share();
+    let entry = summary.databases.iter().find(|entry| entry.database == database.to_u32())?;
+    let registrations = |index: usize| -> Vec<Registration> {
+        entry.triggers[index][..usize::from(entry.counts[index])]
+            .iter()
+            .filter_map(|trigger| {
+                Some(Registration {
+                    name: String::from_utf8_lossy(&trigger.name[..usize::from(trigger.name_len)]).into_owned(),
+                    function: pg_sys::Oid::from(trigger.function),
+                    state: TriggerState::from_letter(char::from(trigger.state))?,
+                    tags: None,
+                })
+            })
+            .collect()
+    };
+    Some(SessionTriggers { login: registrations(0), logout: registrations(1) })
 }
 
-/// Remembers that the database has no login or logout trigger, as seen by a transaction that
-/// started at `generation`; ignored if the registry changed since.
-pub fn remember_without_session_triggers(database: pg_sys::Oid, generation: u64) {
+/// Remembers the database's session triggers, as read by a transaction that started at
+/// `generation`; ignored if the registry changed since, or if they do not fit in an entry.
+pub fn remember(database: pg_sys::Oid, generation: u64, triggers: &SessionTriggers) {
     if !usable() {
         return;
     }
+    let mut entry = DatabaseEntry { database: database.to_u32(), ..Default::default() };
+    for (index, registrations) in [&triggers.login, &triggers.logout].into_iter().enumerate() {
+        if registrations.len() > TRIGGERS_PER_EVENT {
+            return;
+        }
+        for (slot, registration) in entry.triggers[index].iter_mut().zip(registrations) {
+            let name = registration.name.as_bytes();
+            if name.len() >= NAME_BYTES {
+                return;
+            }
+            slot.function = registration.function.to_u32();
+            slot.state = registration.state.letter() as u8;
+            slot.name_len = name.len() as u8;
+            slot.name[..name.len()].copy_from_slice(name);
+        }
+        entry.counts[index] = registrations.len() as u8;
+    }
     let mut summary = SUMMARY.exclusive();
-    if summary.generation != generation || summary.without_session_triggers.contains(&database.to_u32()) {
+    if summary.generation != generation || summary.databases.iter().any(|known| known.database == entry.database) {
         return;
     }
     let slot = summary.next_slot;
-    summary.without_session_triggers[slot] = database.to_u32();
+    summary.databases[slot] = entry;
     summary.next_slot = (slot + 1) % DATABASES;
 }
 
 /// Makes the summary forget everything once the current transaction commits (a registration
-/// changed, or a database was created from a template that may hold registrations).
+/// changed, the registry was dropped, or a database was created from a template that may hold
+/// registrations).
 pub fn reset_at_commit() {
     if !crate::loading::shared_preload() {
         return;
@@ -102,7 +183,8 @@ unsafe extern "C-unwind" fn on_transaction_end(event: pg_sys::XactEvent::Type, _
         {
             let mut summary = SUMMARY.exclusive();
             summary.generation = summary.generation.wrapping_add(1);
-            summary.without_session_triggers = [0; DATABASES];
+            summary.databases = [DatabaseEntry::default(); DATABASES];
+            summary.next_slot = 0;
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
             RESET_AT_COMMIT.set(false);

@@ -1,5 +1,7 @@
 # The registry across sessions and dumps: a registration made in one session is seen by another
-# on its next command, and pg_dump / pg_restore keeps every registration and its dependency.
+# on its next command; the shared-memory summary of each database's login and logout triggers
+# (shared_preload_libraries) follows every change, the registry's own drop included; and
+# pg_dump / pg_restore keeps every registration and its dependency.
 use strict;
 use warnings;
 use FindBin;
@@ -33,6 +35,43 @@ ok($node->poll_query_until('postgres',
 	'session_c has ended (its logout callback ran before it left pg_stat_activity)');
 is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE app = 'session_c'"),
 	'0', 'a trigger disabled in another session no longer fires');
+
+# The shared summary: connections after the first take the login triggers from shared memory,
+# so every change must reach it. Each probe connection is named, and its login row counted.
+my $probe = 0;
+sub logins_fired
+{
+	my $app = 'probe_' . ++$probe;
+	LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . " application_name=$app", 'SELECT 1');
+	return $node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app = '$app'");
+}
+$node->safe_psql('postgres', "SELECT login_trigger.create_trigger('in', 'login', 'public.audit_event()')");
+is(logins_fired(), '1', 'summary: a new login trigger fires');
+is(logins_fired(), '1', 'summary: and fires again from the summary');
+$node->safe_psql('postgres', "SELECT login_trigger.disable_trigger('in')");
+is(logins_fired(), '0', 'summary: a disabled login trigger does not fire');
+$node->safe_psql('postgres', "SELECT login_trigger.enable_trigger('in', 'replica')");
+is(logins_fired(), '0', 'summary: a replica-only login trigger does not fire in an origin session');
+$node->safe_psql('postgres', "SELECT login_trigger.enable_trigger('in')");
+is(logins_fired(), '1', 'summary: re-enabled, it fires');
+$node->safe_psql('postgres', q{
+	CREATE ROLE not_super;
+	ALTER FUNCTION public.audit_event() OWNER TO not_super;
+});
+is(logins_fired(), '0', 'summary: a function no longer owned by a superuser is skipped');
+$node->safe_psql('postgres', 'ALTER FUNCTION public.audit_event() OWNER TO postgres');
+is(logins_fired(), '1', 'summary: owned by a superuser again, it fires');
+$node->safe_psql('postgres', 'DROP EXTENSION login_trigger CASCADE');
+is(logins_fired(), '0', 'summary: after DROP EXTENSION the dropped registry fires nothing');
+$node->safe_psql('postgres', 'CREATE EXTENSION login_trigger');
+is(logins_fired(), '0', 'summary: a new, empty registry fires nothing');
+$node->safe_psql('postgres', q{
+	SELECT login_trigger.create_trigger('in', 'login', 'public.audit_event()');
+	SELECT login_trigger.create_trigger('out', 'logout', 'public.audit_event()');
+});
+is(logins_fired(), '1', 'summary: registered in the new registry, it fires');
+$node->safe_psql('postgres', "SELECT login_trigger.drop_trigger('in')");
+is(logins_fired(), '0', 'summary: a dropped login trigger does not fire');
 
 # pg_dump / pg_restore round trip.
 $node->safe_psql('postgres', 'CREATE DATABASE src');

@@ -1,0 +1,2 @@
+//! A pgrx library that does nothing when loaded (see Cargo.toml).
+pgrx::pg_module_magic!();
