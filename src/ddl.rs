@@ -469,6 +469,10 @@ pub fn on_object_access(
                     }
                     return;
                 }
+                // Dropping a column alters its table, which native reports as a command's object.
+                if class_id == pg_sys::RelationRelationId && sub_id != 0 {
+                    touch((class_id, object_id, 0));
+                }
                 let wanted = COLLECTIONS.with_borrow(|stack| stack.last().is_some_and(|c| c.describe_drops));
                 if wanted {
                     let address = (class_id, object_id, sub_id);
