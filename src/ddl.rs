@@ -13,7 +13,7 @@ use crate::error::Refusal;
 use crate::event::Event;
 use crate::fire;
 use crate::gucs;
-use crate::hooks::process_utility::Utility;
+use crate::hooks::process_utility::{Errors, Utility};
 use crate::registry::cache::{self, Registration};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
@@ -180,7 +180,7 @@ fn sqlstate_text(mut code: i32) -> String {
 }
 
 /// The triggers one command fires.
-struct Plan {
+pub struct Plan {
     tag: pg_sys::CommandTag::Type,
     tag_name: String,
     start: Vec<Registration>,
@@ -229,7 +229,27 @@ impl Plan {
     }
 
     fn fire(&self, event: Event, triggers: &[Registration], command: &Command) {
-        fire_event(self.tag, &self.tag_name, event, triggers, command);
+        if triggers.is_empty() {
+            return;
+        }
+        if matches!(event, Event::SqlDrop | Event::DdlCommandEnd) {
+            // As native event triggers do after the command: make its work visible, then look the
+            // triggers up again, since the command may have dropped registrations (DROP EXTENSION,
+            // DROP FUNCTION … CASCADE) and the functions they named.
+            // SAFETY: inside the command's transaction, after the command itself.
+            unsafe { pg_sys::CommandCounterIncrement() };
+            let current = cache::snapshot();
+            let still_registered: Vec<Registration> = triggers
+                .iter()
+                .filter(|planned| {
+                    current.triggers(event).iter().any(|t| t.name == planned.name && t.function == planned.function)
+                })
+                .cloned()
+                .collect();
+            fire_event(self.tag, &self.tag_name, event, &still_registered, command);
+        } else {
+            fire_event(self.tag, &self.tag_name, event, triggers, command);
+        }
     }
 }
 
@@ -285,12 +305,13 @@ impl Drop for CollectionGuard {
     }
 }
 
-/// Called by the ProcessUtility hook for every utility command.
-pub fn process_utility(utility: &Utility) {
-    let Some(plan) = Plan::for_command(utility) else {
-        utility.run();
-        return;
-    };
+/// The triggers a utility command fires, if any (`None` for nearly every command).
+pub fn plan(utility: &Utility) -> Option<Plan> {
+    Plan::for_command(utility)
+}
+
+/// Runs a command that fires triggers, recording it in `failed_ddl()` if it fails.
+pub fn run_planned(utility: &Utility, plan: Plan) {
     let command = Command { tag: plan.tag_name.clone(), text: statement_text(utility), ..Command::default() };
     let (tag, text) = (command.tag.clone(), command.text.clone());
     PgTryBuilder::new(std::panic::AssertUnwindSafe(|| run_with_triggers(utility, &plan, command)))
@@ -328,7 +349,8 @@ fn run_with_triggers(utility: &Utility, plan: &Plan, mut command: Command) {
         });
     }
     let started = Instant::now();
-    utility.run();
+    // SAFETY: Caught: this frame and its callers own Rust values that must be dropped on error.
+    unsafe { utility.run(Errors::Caught) };
     command.elapsed_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
     if !collecting {
         return;

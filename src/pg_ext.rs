@@ -4,6 +4,7 @@
 use pgrx::pg_sys;
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::ffi::{c_char, c_int};
 
 /// Any `TimeoutId` at or above `USER_TIMEOUT` asks `RegisterTimeout` for a free user slot;
@@ -28,20 +29,41 @@ thread_local! {
     static CANCEL_TIMER: Cell<Option<c_int>> = const { Cell::new(None) };
 }
 
-/// Runs in the SIGALRM handler: asks the backend to cancel what it is doing at its next
-/// interrupt check. Unlike `statement_timeout`, which sends SIGINT, this also works while the
-/// backend exits (PostgreSQL ignores SIGINT during `proc_exit`), which is when logout runs.
+/// What the armed timer does when it fires (read in the signal handler, hence atomics).
+static TIMER_ENDS_PROCESS: AtomicBool = AtomicBool::new(false);
+static TIMER_FIRED: AtomicBool = AtomicBool::new(false);
+
+/// Runs in the SIGALRM handler: asks the backend to stop what it is doing at its next interrupt
+/// check. Unlike `statement_timeout`, which sends SIGINT, this also works while the backend exits
+/// (PostgreSQL ignores SIGINT and SIGTERM during `proc_exit`), which is when logout runs. There a
+/// cancel request is not enough: PostgreSQL ignores it while it believes it is reading the
+/// client's next command, which it still does when an idle session was terminated, so the timer
+/// asks the exiting process to die instead, which PostgreSQL always honours.
 unsafe extern "C" fn on_cancel_timer() {
-    // SAFETY: only sig_atomic_t flags and SetLatch, as PostgreSQL's own signal handlers do.
+    // SAFETY: only sig_atomic_t flags, atomics and SetLatch, as PostgreSQL's own signal handlers.
     unsafe {
-        pg_sys::QueryCancelPending = 1;
+        if TIMER_ENDS_PROCESS.load(Ordering::Relaxed) {
+            pg_sys::ProcDiePending = 1;
+        } else {
+            pg_sys::QueryCancelPending = 1;
+        }
+        TIMER_FIRED.store(true, Ordering::Relaxed);
         pg_sys::InterruptPending = 1;
         SetLatch(pg_sys::MyLatch);
     }
 }
 
-/// Arms this backend's cancel timer for `delay_ms` milliseconds.
-pub fn arm_cancel_timer(delay_ms: c_int) {
+/// Whether the timer armed last has fired.
+pub fn cancel_timer_fired() -> bool {
+    TIMER_FIRED.load(Ordering::Relaxed)
+}
+
+/// Arms this backend's cancel timer for `delay_ms` milliseconds; when it fires, the current
+/// query is cancelled, or, with `ends_process` (the backend is already exiting), the process
+/// is made to die.
+pub fn arm_cancel_timer(delay_ms: c_int, ends_process: bool) {
+    TIMER_FIRED.store(false, Ordering::Relaxed);
+    TIMER_ENDS_PROCESS.store(ends_process, Ordering::Relaxed);
     let id = CANCEL_TIMER.get().unwrap_or_else(|| {
         // SAFETY: registers a handler for a free user timeout slot of this backend (once); a
         // FATAL for no free slot leaves through the boundary.
@@ -88,3 +110,32 @@ unsafe extern "C" {
 pub const EVENT_TRIGGER_TYPE: pg_sys::Oid = pg_sys::Oid::from_u32(3838);
 #[cfg(not(feature = "pg13"))]
 pub use pgrx::pg_sys::am_walsender;
+
+// tcop/utility.h. pgrx binds it behind its error guard; the ProcessUtility hook needs the bare
+// symbol to chain to PostgreSQL with errors left as raised (see hooks::process_utility).
+#[cfg(feature = "pg13")]
+unsafe extern "C-unwind" {
+    pub fn standard_ProcessUtility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const c_char,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}
+#[cfg(not(feature = "pg13"))]
+unsafe extern "C-unwind" {
+    #[allow(clippy::too_many_arguments)]
+    pub fn standard_ProcessUtility(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+}

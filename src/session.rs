@@ -109,7 +109,7 @@ fn commit_transaction() {
 /// [`reword_timeout`]); the error itself is FATAL at this point, so it cannot be caught.
 fn with_timeout(event: Event, timeout_ms: i32, work: impl FnOnce()) {
     if timeout_ms > 0 {
-        pg_ext::arm_cancel_timer(timeout_ms);
+        pg_ext::arm_cancel_timer(timeout_ms, event == Event::Logout);
     }
     PHASE.set(Some((event, timeout_ms)));
     PgTryBuilder::new(AssertUnwindSafe(work))
@@ -128,9 +128,11 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
     let Some((event, timeout_ms)) = PHASE.get() else {
         return;
     };
-    if error.sqlerrcode != QUERY_CANCELED {
+    if !pg_ext::cancel_timer_fired() || (error.sqlerrcode != QUERY_CANCELED && error.sqlerrcode != ADMIN_SHUTDOWN) {
         return;
     }
+    // The logout timer ends the exiting process (57P01); report it as the time limit it is.
+    error.sqlerrcode = QUERY_CANCELED;
     let what = event.name();
     let message = format!("{what} triggers did not finish in time");
     let detail =

@@ -1,7 +1,11 @@
 //! `ProcessUtility_hook`: one thin wrapper per PostgreSQL signature (13 has no `readOnlyTree`),
-//! each packing its arguments into [`Utility`] for the version-independent `ddl::process_utility`.
+//! each packing its arguments into [`Utility`] for the version-independent [`process_utility`],
+//! which asks `ddl` whether the command fires triggers and chains to the previous hook.
+//!
+//! The wrappers are not `#[pg_guard]`ed: [`process_utility`] guards the Rust work itself, so that
+//! it can call the next hook unguarded when there is no Rust work (see [`Errors`]).
 
-use crate::ddl;
+use crate::{ddl, pg_ext};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
@@ -10,7 +14,7 @@ pub fn init() {
     // SAFETY: _PG_init, single-threaded; the previous hook is saved before ours replaces it.
     unsafe {
         PREVIOUS = pg_sys::ProcessUtility_hook;
-        pg_sys::ProcessUtility_hook = Some(process_utility);
+        pg_sys::ProcessUtility_hook = Some(process_utility_hook);
     }
 }
 
@@ -27,46 +31,71 @@ pub struct Utility {
     pub qc: *mut pg_sys::QueryCompletion,
 }
 
+/// How [`Utility::run`] calls the next hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errors {
+    /// Through pgrx's FFI guard: a PostgreSQL error becomes a Rust panic, so the Rust values live
+    /// on the stack are dropped; pgrx re-raises it with its message, detail and hint, but without
+    /// its CONTEXT and, for a SQLSTATE pgrx does not know, as XX000.
+    Caught,
+    /// Directly, from a frame that owns nothing: a PostgreSQL error leaves as PostgreSQL raised
+    /// it (SQLSTATE, CONTEXT, everything), crossing only plain frames, as in a hook written in C.
+    AsRaised,
+}
+
 impl Utility {
     /// Runs the command: the previous hook if there is one, else standard_ProcessUtility.
-    pub fn run(&self) {
-        // SAFETY: passes PostgreSQL's own arguments on unchanged; the previous hook (another
-        // library's) is called through the FFI boundary guard, standard_ProcessUtility through
-        // pgrx's guarded binding.
-        unsafe {
-            match PREVIOUS {
-                Some(previous) => pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                    previous(
-                        self.pstmt,
-                        self.query_string,
-                        #[cfg(not(feature = "pg13"))]
-                        self.read_only_tree,
-                        self.context,
-                        self.params,
-                        self.query_env,
-                        self.dest,
-                        self.qc,
-                    )
-                }),
-                None => pg_sys::standard_ProcessUtility(
-                    self.pstmt,
-                    self.query_string,
-                    #[cfg(not(feature = "pg13"))]
-                    self.read_only_tree,
-                    self.context,
-                    self.params,
-                    self.query_env,
-                    self.dest,
-                    self.qc,
-                ),
-            }
+    ///
+    /// # Safety
+    /// With [`Errors::AsRaised`] no value with a destructor may be live in any Rust frame between
+    /// the caller and PostgreSQL's nearest error handler.
+    pub unsafe fn run(&self, errors: Errors) {
+        // SAFETY: reads the hook saved once in init.
+        let next = unsafe { PREVIOUS }.unwrap_or(pg_ext::standard_ProcessUtility);
+        // SAFETY: passes PostgreSQL's own arguments on unchanged to a function with this exact
+        // signature (another library's hook or PostgreSQL's); the caller upholds the contract
+        // above for AsRaised.
+        let call = || unsafe {
+            next(
+                self.pstmt,
+                self.query_string,
+                #[cfg(not(feature = "pg13"))]
+                self.read_only_tree,
+                self.context,
+                self.params,
+                self.query_env,
+                self.dest,
+                self.qc,
+            )
+        };
+        match errors {
+            // SAFETY: the closure only makes the call.
+            Errors::Caught => unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(call) },
+            Errors::AsRaised => call(),
         }
     }
 }
 
+/// The hook's one version-independent body. Commands that fire no trigger (the vast majority:
+/// every `BEGIN`, `SET`, `CALL`, `DO`, and DDL nobody watches) go straight to the next hook from
+/// this frame, which owns nothing then, so their errors are not rewritten by pgrx's guard; the
+/// rest run under the guard, which Rust code needs.
+fn process_utility(utility: Utility) {
+    // SAFETY: the guard turns an error or panic of the planning into a PostgreSQL ERROR.
+    let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&utility)) };
+    match plan {
+        // SAFETY: as above; the plan moves into the guarded call.
+        Some(plan) => unsafe {
+            pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || ddl::run_planned(&utility, plan))
+        },
+        // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
+        // (the wrappers below hold only raw pointers).
+        None => unsafe { utility.run(Errors::AsRaised) },
+    }
+}
+
 #[cfg(feature = "pg13")]
-#[pg_guard]
-unsafe extern "C-unwind" fn process_utility(
+unsafe extern "C-unwind" fn process_utility_hook(
     pstmt: *mut pg_sys::PlannedStmt,
     query_string: *const std::ffi::c_char,
     context: pg_sys::ProcessUtilityContext::Type,
@@ -75,13 +104,12 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    ddl::process_utility(&Utility { pstmt, query_string, context, params, query_env, dest, qc });
+    process_utility(Utility { pstmt, query_string, context, params, query_env, dest, qc });
 }
 
 #[cfg(not(feature = "pg13"))]
-#[pg_guard]
 #[allow(clippy::too_many_arguments)]
-unsafe extern "C-unwind" fn process_utility(
+unsafe extern "C-unwind" fn process_utility_hook(
     pstmt: *mut pg_sys::PlannedStmt,
     query_string: *const std::ffi::c_char,
     read_only_tree: bool,
@@ -91,5 +119,5 @@ unsafe extern "C-unwind" fn process_utility(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    ddl::process_utility(&Utility { pstmt, query_string, read_only_tree, context, params, query_env, dest, qc });
+    process_utility(Utility { pstmt, query_string, read_only_tree, context, params, query_env, dest, qc });
 }
