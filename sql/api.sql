@@ -1,8 +1,11 @@
 -- Runs after the Rust functions exist: the registry's own triggers, its listing view, privileges,
 -- and pg_dump support.
 CREATE TRIGGER event_trigger_check
-    BEFORE INSERT OR UPDATE ON login_trigger.event_trigger
+    BEFORE INSERT OR UPDATE OR DELETE ON login_trigger.event_trigger
     FOR EACH ROW EXECUTE FUNCTION login_trigger.event_trigger_check();
+CREATE TRIGGER event_trigger_check_truncate
+    BEFORE TRUNCATE ON login_trigger.event_trigger
+    FOR EACH STATEMENT EXECUTE FUNCTION login_trigger.event_trigger_check();
 CREATE TRIGGER event_trigger_sync
     AFTER INSERT OR UPDATE OR DELETE ON login_trigger.event_trigger
     FOR EACH ROW EXECUTE FUNCTION login_trigger.event_trigger_sync();
@@ -12,6 +15,7 @@ CREATE TRIGGER event_trigger_sync_truncate
 -- The registry's own triggers fire whatever session_replication_role is: a session in replica
 -- mode must neither skip the checks nor leave dependencies and caches stale.
 ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_check;
+ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_check_truncate;
 ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync;
 ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync_truncate;
 
@@ -37,6 +41,10 @@ REVOKE ALL ON login_trigger.event_trigger, login_trigger.registered_function,
     login_trigger.registered_login_function, login_trigger.registered_logout_function FROM PUBLIC;
 GRANT SELECT ON login_trigger.event_trigger, login_trigger.triggers TO PUBLIC;
 GRANT USAGE ON SCHEMA login_trigger TO PUBLIC;
+-- The registry's trigger functions act as the bootstrap superuser on its dependencies: nobody
+-- may attach them to another table (CREATE TRIGGER checks EXECUTE; they refuse other tables too).
+REVOKE EXECUTE ON FUNCTION login_trigger.event_trigger_check(), login_trigger.event_trigger_sync(),
+    login_trigger.registered_function_carrier() FROM PUBLIC;
 
 -- Failed authentications (recorded with shared_preload_libraries): user names and client
 -- addresses are not for everyone, so only superusers and pg_read_all_stats read them.

@@ -13,6 +13,7 @@ use crate::error::Refusal;
 use crate::event::Event;
 use crate::fire;
 use crate::gucs;
+use crate::pg_ext;
 use crate::hooks::process_utility::{Errors, Utility};
 use crate::registry::cache::{self, Registration};
 use pgrx::PgSqlErrorCode;
@@ -477,7 +478,18 @@ pub fn on_object_access(
                 touch((class_id, object_id, 0));
             }
             pg_sys::ObjectAccessType::OAT_POST_ALTER => {
-                if (*arg.cast::<pg_sys::ObjectAccessPostAlter>()).is_internal {
+                let alter = &*arg.cast::<pg_sys::ObjectAccessPostAlter>();
+                if alter.is_internal {
+                    return;
+                }
+                if class_id == pg_ext::DB_ROLE_SETTING_RELATION {
+                    // ALTER ROLE/DATABASE … SET reports (pg_db_role_setting, database, role), an
+                    // address PostgreSQL cannot describe: report the role, or the database.
+                    if alter.auxiliary_id != pg_sys::Oid::INVALID {
+                        touch((pg_sys::AuthIdRelationId, alter.auxiliary_id, 0));
+                    } else if object_id != pg_sys::Oid::INVALID {
+                        touch((pg_sys::DatabaseRelationId, object_id, 0));
+                    }
                     return;
                 }
                 touch((class_id, object_id, 0));

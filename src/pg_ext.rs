@@ -105,6 +105,9 @@ unsafe extern "C" {
     pub static mut am_walsender: bool;
 }
 
+/// `pg_db_role_setting` (OID 2964 on every version; pgrx does not bind `DbRoleSettingRelationId`).
+pub const DB_ROLE_SETTING_RELATION: pg_sys::Oid = pg_sys::Oid::from_u32(2964);
+
 /// The `event_trigger` pseudo-type (OID 3838 on every version; pgrx names the constant
 /// `EVTTRIGGEROID` on 13 and `EVENT_TRIGGEROID` from 14).
 pub const EVENT_TRIGGER_TYPE: pg_sys::Oid = pg_sys::Oid::from_u32(3838);

@@ -19,6 +19,7 @@ use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
 use crate::registry::shared::{self, SessionTriggers};
+use crate::registry::validate;
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -65,24 +66,82 @@ fn read_session_triggers(database: pg_sys::Oid, generation: Option<u64>) -> Sess
     triggers
 }
 
-/// Resolves a session_exec-style function name: schema-qualified, never through the client's
-/// `search_path`. A bad or missing name is a warning, not a refusal.
+/// Resolves a session_exec-style function name: `schema.function` or `schema.function()`,
+/// schema-qualified, never through the client's `search_path`, held to the same contract as a
+/// registered trigger function (no arguments, returns `event_trigger` or `void`, owned by a
+/// superuser). Anything else is a warning and the setting is ignored: a typo in
+/// postgresql.conf must not lock every user out, nor crash a backend calling a function with
+/// arguments it does not pass.
 fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
-    if !name.contains('.') {
-        warning!("{setting} \"{name}\" is not schema-qualified; it is ignored");
+    let Some(signature) = setting_function_signature(name) else {
+        warning!("{setting} \"{name}\" is not a schema-qualified function name; it is ignored");
         return None;
-    }
-    let signature = if name.ends_with(')') { name.to_owned() } else { format!("{name}()") };
+    };
+    // The name is well-formed, so to_regprocedure returns NULL rather than raising for it.
     let function = Spi::get_one_with_args::<pg_sys::Oid>(
         "SELECT pg_catalog.to_regprocedure($1)::pg_catalog.oid",
         &[signature.as_str().into()],
     )
     .ok()
     .flatten();
-    if function.is_none() {
+    let Some(function) = function else {
         warning!("{setting} function \"{name}\" does not exist; it is ignored");
+        return None;
+    };
+    if let Err(refusal) = validate::trigger_function(function) {
+        warning!("{setting} function \"{name}\" is ignored: {}", refusal.message);
+        return None;
     }
-    function
+    Some(function)
+}
+
+/// `schema.function()` for a well-formed `schema.function[()]` (each part an identifier, plain or
+/// double-quoted), else None.
+fn setting_function_signature(name: &str) -> Option<String> {
+    let name = name.trim();
+    let name = name.strip_suffix("()").unwrap_or(name).trim_end();
+    let mut parts = Vec::new();
+    let mut rest = name;
+    loop {
+        let (part, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            // A quoted identifier: "" stands for one quote; it ends at a lone quote.
+            let mut end = None;
+            let bytes = quoted.as_bytes();
+            let mut index = 0;
+            while index < bytes.len() {
+                if bytes[index] == b'"' {
+                    if bytes.get(index + 1) == Some(&b'"') {
+                        index += 2;
+                        continue;
+                    }
+                    end = Some(index);
+                    break;
+                }
+                index += 1;
+            }
+            let end = end?;
+            (&rest[..end + 2], &quoted[end + 1..])
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            let part = &rest[..end];
+            let mut chars = part.chars();
+            let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+            if !first_ok || !chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                return None;
+            }
+            (part, &rest[end..])
+        };
+        if part.len() <= 2 && part.starts_with('"') {
+            return None;
+        }
+        parts.push(part);
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if after.is_empty() => break,
+            None => return None,
+        }
+    }
+    (parts.len() == 2).then(|| format!("{}.{}()", parts[0], parts[1]))
 }
 
 /// Starts a transaction for session-event work, as postgres.c does for a statement.
@@ -339,4 +398,19 @@ pub fn logout(exit_code: i32) {
     commit_transaction();
     // SAFETY: restores the interrupt holdoff proc_exit set.
     unsafe { pg_sys::InterruptHoldoffCount = held_interrupts };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setting_function_signature;
+
+    #[test]
+    fn setting_function_names_must_be_schema_qualified_identifiers() {
+        assert_eq!(setting_function_signature("public.gate").as_deref(), Some("public.gate()"));
+        assert_eq!(setting_function_signature("public.gate()").as_deref(), Some("public.gate()"));
+        assert_eq!(setting_function_signature("\"My Schema\".\"a\"\"b\"").as_deref(), Some("\"My Schema\".\"a\"\"b\"()"));
+        for bad in ["gate", "public.f(", "public.f(text)", "public.", ".f", "a.b.c", "\"\".f", "public.f g", "\"open.f", ""] {
+            assert_eq!(setting_function_signature(bad), None, "{bad}");
+        }
+    }
 }

@@ -36,7 +36,9 @@ unsafe extern "C-unwind" fn object_access(
     if access == pg_sys::ObjectAccessType::OAT_DROP {
         match class_id {
             pg_sys::ProcedureRelationId => maintain::forget_function(object_id),
-            pg_sys::NamespaceRelationId | pg_sys::RelationRelationId => maintain::notice_drop(class_id, object_id),
+            pg_sys::ExtensionRelationId | pg_sys::NamespaceRelationId | pg_sys::RelationRelationId => {
+                maintain::notice_drop(class_id, object_id)
+            }
             _ => {}
         }
     }

@@ -4,7 +4,7 @@
 //! `CREATE EXTENSION` and `DROP EXTENSION` show up). While it is valid, asking whether an event has
 //! triggers costs a thread-local read: no query, no catalog scan.
 
-use super::{SCHEMA, TABLE};
+use super::{EXTENSION, SCHEMA, TABLE};
 use crate::event::{Event, TriggerState};
 use crate::security::as_bootstrap_superuser;
 use pgrx::pg_catalog::pg_proc::PgProc;
@@ -101,17 +101,33 @@ pub fn may_have_triggers(event: Event) -> bool {
     }
 }
 
-/// The OID of a relation in the extension's schema, if the extension is installed here.
-pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
-    // SAFETY: both lookups take NUL-terminated names and read the syscache inside the caller's
-    // transaction; missing_ok makes get_namespace_oid return InvalidOid instead of raising.
+/// The extension's schema (fixed by its control file), if the extension is installed here.
+pub fn schema() -> Option<pg_sys::Oid> {
+    // SAFETY: catalog lookups inside the caller's transaction with NUL-terminated names;
+    // missing_ok makes both return InvalidOid instead of raising.
     unsafe {
-        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
-        if namespace == pg_sys::Oid::INVALID {
+        if pg_sys::get_extension_oid(EXTENSION.as_ptr(), true) == pg_sys::Oid::INVALID {
             return None;
         }
+        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        (namespace != pg_sys::Oid::INVALID).then_some(namespace)
+    }
+}
+
+/// The OID of one of the extension's own relations, if the extension is installed here. Found
+/// by name and then checked to be a member of the extension: whoever may create databases can
+/// create a schema `login_trigger` with look-alike tables or views in a database without the
+/// extension, and the registry is read as the bootstrap superuser.
+pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
+    let namespace = schema()?;
+    // SAFETY: syscache and pg_depend lookups inside the caller's transaction with a
+    // NUL-terminated name; both return InvalidOid when nothing matches.
+    unsafe {
         let relid = pg_sys::get_relname_relid(name.as_ptr(), namespace);
-        (relid != pg_sys::Oid::INVALID).then_some(relid)
+        let extension = pg_sys::get_extension_oid(EXTENSION.as_ptr(), true);
+        (relid != pg_sys::Oid::INVALID
+            && pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) == extension)
+            .then_some(relid)
     }
 }
 

@@ -15,19 +15,40 @@
 //! the carrier, after which the object-access hook removes the registration.
 
 use super::validate::{self, Accepted};
-use super::{CARRIER_TABLES, SCHEMA, TABLE, cache, carrier_table_name};
-use crate::error::OrRaise;
+use super::{CARRIER_TABLES, TABLE, cache, carrier_table_name};
+use crate::error::{OrRaise, Refusal};
 use crate::event::Event;
 use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
 use std::ffi::CString;
 
+/// Refuses to run as a trigger of any table but the registry: the trigger functions act as the
+/// bootstrap superuser on the registry's dependencies, so nobody may attach them elsewhere
+/// (EXECUTE is revoked from PUBLIC too, which CREATE TRIGGER checks).
+fn require_registry(trigger: &PgTrigger<'_>) {
+    let relid = trigger.relid().unwrap_or_else(|error| error!("{error}"));
+    if cache::relation(TABLE) != Some(relid) {
+        Refusal::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("{} may only run as a trigger of login_trigger.event_trigger", trigger.name().unwrap_or_default()),
+        )
+        .raise();
+    }
+}
+
+/// BEFORE INSERT, UPDATE and DELETE of each row and BEFORE TRUNCATE: only superusers write the
+/// registry (also when a table privilege was granted by mistake), and every row written passes
+/// the accept/reject contract.
 #[pg_trigger]
 fn event_trigger_check<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    require_registry(trigger);
     validate::require_superuser("change the login_trigger registry").or_raise();
-    let row = trigger.new().expect("a BEFORE INSERT OR UPDATE row trigger has a new row");
+    let Some(row) = trigger.new() else {
+        // DELETE keeps its row; TRUNCATE, a statement trigger, returns nothing.
+        return Ok(trigger.old().map(PgHeapTuple::into_owned));
+    };
     let accepted = accept_row(&row);
     let mut row = row.into_owned();
     row.set_by_name("tags", accepted.tags)
@@ -55,6 +76,7 @@ fn accept_row(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Accepted {
 fn event_trigger_sync<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, PgHeapTupleError> {
+    require_registry(trigger);
     let carrier_of = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
         row.map(|row| {
             let name = row.get_by_name::<String>("name").ok().flatten().unwrap_or_default();
@@ -229,16 +251,18 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     if !crate::loading::shared_preload() {
         return;
     }
-    // SAFETY: syscache lookups inside the dropping transaction; missing_ok makes
-    // get_namespace_oid return InvalidOid, and get_rel_namespace returns it for a missing relation.
-    let ours = unsafe {
-        let schema = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
-        schema != pg_sys::Oid::INVALID
-            && match class_id {
-                pg_sys::NamespaceRelationId => object_id == schema,
-                pg_sys::RelationRelationId => pg_sys::get_rel_namespace(object_id) == schema,
-                _ => false,
-            }
+    let Some(schema) = cache::schema() else {
+        return;
+    };
+    let ours = match class_id {
+        // SAFETY: a catalog lookup inside the dropping transaction; missing_ok.
+        pg_sys::ExtensionRelationId => {
+            object_id == unsafe { pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true) }
+        }
+        pg_sys::NamespaceRelationId => object_id == schema,
+        // SAFETY: a syscache lookup inside the dropping transaction; InvalidOid for a missing relation.
+        pg_sys::RelationRelationId => schema == unsafe { pg_sys::get_rel_namespace(object_id) },
+        _ => false,
     };
     if ours {
         super::shared::reset_at_commit();

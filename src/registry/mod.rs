@@ -15,7 +15,9 @@ pub mod maintain;
 pub mod shared;
 pub mod validate;
 
-/// Schema, table and carrier names, in one place for Rust and for messages.
+/// Extension, schema, table and carrier names, in one place for Rust and for messages. Lookups go
+/// through the extension (`cache::relation`); the schema name only labels what we create.
+pub const EXTENSION: &std::ffi::CStr = c"login_trigger";
 pub const SCHEMA: &std::ffi::CStr = c"login_trigger";
 pub const TABLE: &std::ffi::CStr = c"event_trigger";
 pub const CARRIER_TABLE: &std::ffi::CStr = c"registered_function";
