@@ -5,7 +5,8 @@
 //! switch the policing off. Boot defaults are the safe values, because a non-superuser who puts a
 //! `PGC_SUSET` setting into the startup packet of a connection to a server that loads the library
 //! from `session_preload_libraries` is refused the setting but leaves the variable at its boot
-//! default, losing the postgresql.conf value (see docs/design.md, "the placeholder gotcha").
+//! default, losing the postgresql.conf value (docs/design.md, "the placeholder gotcha"); with
+//! that loading mode such a connection is therefore refused ([`init`]).
 
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;

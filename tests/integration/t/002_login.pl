@@ -121,7 +121,7 @@ like($err, qr/WARNING:  login_trigger.login_function function "public.missing" d
 $node->safe_psql('postgres', "ALTER SYSTEM SET login_trigger.login_function = 'missing_unqualified'; SELECT pg_reload_conf()");
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT 1');
 is($ret, 0, 'an unqualified login_function does not block logins');
-like($err, qr/"missing_unqualified" is not schema-qualified/, 'it is ignored with a warning');
+like($err, qr/"missing_unqualified" is not a schema-qualified function name/, 'it is ignored with a warning');
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION public.session_gate() RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN
