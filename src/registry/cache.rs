@@ -88,7 +88,10 @@ pub fn invalidate() {
 /// syscache alone: the event's carrier table has triggers. False is certain; true (possibly
 /// stale) means the registry must be read. Needs a transaction.
 pub fn may_have_triggers(event: Event) -> bool {
-    let Some(table) = relation(super::carrier_table_name(event)) else { return false };
+    // By name only (syscache lookups; the extension check costs two catalog scans in every new
+    // backend): a look-alike table can only make the answer "true", and the registry read that
+    // follows checks membership.
+    let Some(table) = relation_by_name(super::carrier_table_name(event)) else { return false };
     // SAFETY: a syscache lookup of an existing relation's pg_class row, released at once.
     unsafe {
         let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::RELOID as i32, table.into());
@@ -98,6 +101,20 @@ pub fn may_have_triggers(event: Event) -> bool {
         let has_triggers = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple)).relhastriggers;
         pg_sys::ReleaseSysCache(tuple);
         has_triggers
+    }
+}
+
+/// A relation named `name` in a schema named like the extension's, whoever made it.
+fn relation_by_name(name: &CStr) -> Option<pg_sys::Oid> {
+    // SAFETY: syscache lookups inside the caller's transaction with NUL-terminated names;
+    // missing_ok makes get_namespace_oid return InvalidOid, get_relname_relid returns it.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        if namespace == pg_sys::Oid::INVALID {
+            return None;
+        }
+        let relid = pg_sys::get_relname_relid(name.as_ptr(), namespace);
+        (relid != pg_sys::Oid::INVALID).then_some(relid)
     }
 }
 
@@ -119,13 +136,12 @@ pub fn schema() -> Option<pg_sys::Oid> {
 /// create a schema `login_trigger` with look-alike tables or views in a database without the
 /// extension, and the registry is read as the bootstrap superuser.
 pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
-    let namespace = schema()?;
-    // SAFETY: syscache and pg_depend lookups inside the caller's transaction with a
-    // NUL-terminated name; both return InvalidOid when nothing matches.
+    let relid = relation_by_name(name)?;
+    // SAFETY: catalog lookups inside the caller's transaction; missing_ok makes get_extension_oid
+    // return InvalidOid, which no object belongs to.
     unsafe {
-        let relid = pg_sys::get_relname_relid(name.as_ptr(), namespace);
         let extension = pg_sys::get_extension_oid(EXTENSION.as_ptr(), true);
-        (relid != pg_sys::Oid::INVALID
+        (extension != pg_sys::Oid::INVALID
             && pg_sys::getExtensionOfObject(pg_sys::RelationRelationId, relid) == extension)
             .then_some(relid)
     }

@@ -36,13 +36,22 @@ struct SharedTrigger {
     name: [u8; NAME_BYTES],
 }
 
+/// Which database a slot holds and how many login and logout triggers it has: the part every
+/// connection reads, kept apart from the trigger lists and small (one page for all slots),
+/// because each page of shared memory a backend touches is a page fault in every new backend.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct DatabaseIndex {
+    /// 0: a free slot.
+    database: u32,
+    /// Per session event (login, logout): how many of the slot's triggers are used.
+    counts: [u8; 2],
+}
+
+/// The login and logout triggers of the database in the same slot of the index.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct DatabaseEntry {
-    /// 0: a free slot.
-    database: u32,
-    /// Per session event (login, logout): how many of `triggers` are used.
-    counts: [u8; 2],
     triggers: [[SharedTrigger; TRIGGERS_PER_EVENT]; 2],
 }
 
@@ -57,8 +66,9 @@ impl Default for DatabaseEntry {
 #[repr(C)]
 struct Summary {
     generation: u64,
-    databases: [DatabaseEntry; DATABASES],
+    index: [DatabaseIndex; DATABASES],
     next_slot: usize,
+    entries: [DatabaseEntry; DATABASES],
 }
 
 // SAFETY: plain integers and byte arrays; all-zero is the valid empty summary.
@@ -111,9 +121,13 @@ pub fn session_triggers(database: pg_sys::Oid) -> Option<SessionTriggers> {
         return None;
     }
     let summary = SUMMARY.share();
-    let entry = summary.databases.iter().find(|entry| entry.database == database.to_u32())?;
-    let registrations = |index: usize| -> Vec<Registration> {
-        entry.triggers[index][..usize::from(entry.counts[index])]
+    let slot = summary.index.iter().position(|known| known.database == database.to_u32())?;
+    let counts = summary.index[slot].counts;
+    let registrations = |event: usize| -> Vec<Registration> {
+        if counts[event] == 0 {
+            return Vec::new();
+        }
+        summary.entries[slot].triggers[event][..usize::from(counts[event])]
             .iter()
             .filter_map(|trigger| {
                 Some(Registration {
@@ -134,12 +148,13 @@ pub fn remember(database: pg_sys::Oid, generation: u64, triggers: &SessionTrigge
     if !usable() {
         return;
     }
-    let mut entry = DatabaseEntry { database: database.to_u32(), ..Default::default() };
-    for (index, registrations) in [&triggers.login, &triggers.logout].into_iter().enumerate() {
+    let mut known = DatabaseIndex { database: database.to_u32(), counts: [0; 2] };
+    let mut entry = DatabaseEntry::default();
+    for (event, registrations) in [&triggers.login, &triggers.logout].into_iter().enumerate() {
         if registrations.len() > TRIGGERS_PER_EVENT {
             return;
         }
-        for (slot, registration) in entry.triggers[index].iter_mut().zip(registrations) {
+        for (slot, registration) in entry.triggers[event].iter_mut().zip(registrations) {
             let name = registration.name.as_bytes();
             if name.len() >= NAME_BYTES {
                 return;
@@ -149,14 +164,15 @@ pub fn remember(database: pg_sys::Oid, generation: u64, triggers: &SessionTrigge
             slot.name_len = name.len() as u8;
             slot.name[..name.len()].copy_from_slice(name);
         }
-        entry.counts[index] = registrations.len() as u8;
+        known.counts[event] = registrations.len() as u8;
     }
     let mut summary = SUMMARY.exclusive();
-    if summary.generation != generation || summary.databases.iter().any(|known| known.database == entry.database) {
+    if summary.generation != generation || summary.index.iter().any(|other| other.database == known.database) {
         return;
     }
     let slot = summary.next_slot;
-    summary.databases[slot] = entry;
+    summary.index[slot] = known;
+    summary.entries[slot] = entry;
     summary.next_slot = (slot + 1) % DATABASES;
 }
 
@@ -183,7 +199,7 @@ unsafe extern "C-unwind" fn on_transaction_end(event: pg_sys::XactEvent::Type, _
         {
             let mut summary = SUMMARY.exclusive();
             summary.generation = summary.generation.wrapping_add(1);
-            summary.databases = [DatabaseEntry::default(); DATABASES];
+            summary.index = [DatabaseIndex::default(); DATABASES];
             summary.next_slot = 0;
         }
         pg_sys::XactEvent::XACT_EVENT_ABORT | pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT => {
