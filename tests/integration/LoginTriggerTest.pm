@@ -77,6 +77,18 @@ sub node
 	return $node;
 }
 
+# Puts a pg_hba.conf line before the framework's trust lines (first match wins) and reloads.
+sub prepend_hba
+{
+	my ($node, $line) = @_;
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $rules = slurp_file($hba);
+	open(my $hba_file, '>', $hba) or die "cannot write $hba: $!";
+	print $hba_file "$line\n$rules";
+	close($hba_file);
+	$node->reload;
+}
+
 # Rows of the audit table as "event|trigger|role|app|reason" lines, optionally filtered.
 sub audit
 {

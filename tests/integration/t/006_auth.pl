@@ -12,13 +12,8 @@ use LoginTriggerTest;
 
 my $node = LoginTriggerTest::node('auth', conf => [ "listen_addresses = '127.0.0.1'" ]);
 my $major = int($node->safe_psql('postgres', 'SHOW server_version_num') / 10000);
-# alice must use a password over TCP: this line goes before the framework's trust lines.
-my $hba = $node->data_dir . '/pg_hba.conf';
-my $rules = slurp_file($hba);
-open(my $hba_file, '>', $hba) or die "cannot write $hba: $!";
-print $hba_file "host all alice 127.0.0.1/32 scram-sha-256\n$rules";
-close($hba_file);
-$node->reload;
+# alice must use a password over TCP.
+LoginTriggerTest::prepend_hba($node, 'host all alice 127.0.0.1/32 scram-sha-256');
 $node->safe_psql('postgres', q{
 	CREATE TABLE public.auth_seen AS SELECT * FROM login_trigger.session() WITH NO DATA;
 	GRANT INSERT ON public.auth_seen TO PUBLIC;

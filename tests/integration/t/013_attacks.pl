@@ -19,13 +19,8 @@ my $node = LoginTriggerTest::node('attacks');
 my $major = int($node->safe_psql('postgres', 'SHOW server_version_num') / 10000);
 
 # A wrong password for alice over the Unix socket, so that there is an authentication failure to
-# protect (this line goes before the framework's trust lines).
-my $hba = $node->data_dir . '/pg_hba.conf';
-my $rules = slurp_file($hba);
-open(my $hba_file, '>', $hba) or die "cannot write $hba: $!";
-print $hba_file "local all alice scram-sha-256\n$rules";
-close($hba_file);
-$node->reload;
+# protect.
+LoginTriggerTest::prepend_hba($node, 'local all alice scram-sha-256');
 
 $node->safe_psql('postgres', q{
 	CREATE ROLE mallory LOGIN CREATEDB;
