@@ -4,8 +4,8 @@
 use pgrx::pg_sys;
 use pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::ffi::{c_char, c_int};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Any `TimeoutId` at or above `USER_TIMEOUT` asks `RegisterTimeout` for a free user slot;
 /// `USER_TIMEOUT` is 8 to 13 on versions 13–18, so 30 is above it everywhere.

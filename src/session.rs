@@ -401,15 +401,20 @@ pub fn logout(exit_code: i32) {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit {
     use super::setting_function_signature;
 
     #[test]
     fn setting_function_names_must_be_schema_qualified_identifiers() {
         assert_eq!(setting_function_signature("public.gate").as_deref(), Some("public.gate()"));
         assert_eq!(setting_function_signature("public.gate()").as_deref(), Some("public.gate()"));
-        assert_eq!(setting_function_signature("\"My Schema\".\"a\"\"b\"").as_deref(), Some("\"My Schema\".\"a\"\"b\"()"));
-        for bad in ["gate", "public.f(", "public.f(text)", "public.", ".f", "a.b.c", "\"\".f", "public.f g", "\"open.f", ""] {
+        assert_eq!(
+            setting_function_signature("\"My Schema\".\"a\"\"b\"").as_deref(),
+            Some("\"My Schema\".\"a\"\"b\"()")
+        );
+        for bad in
+            ["gate", "public.f(", "public.f(text)", "public.", ".f", "a.b.c", "\"\".f", "public.f g", "\"open.f", ""]
+        {
             assert_eq!(setting_function_signature(bad), None, "{bad}");
         }
     }
