@@ -6,7 +6,7 @@
 
 use crate::context;
 use crate::event::Event;
-use crate::pg_ext;
+use crate::pg_ext::{self, Errors};
 use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
 use pgrx::PgMemoryContexts;
@@ -32,19 +32,6 @@ pub fn replica_role() -> bool {
     unsafe { pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32 }
 }
 
-/// How an error raised by a trigger function leaves it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Errors {
-    /// As PostgreSQL raised it. While a session starts, PostgreSQL has no error handler yet
-    /// (`PG_exception_stack` is NULL), so an ERROR is reported as FATAL where it is raised and
-    /// the backend exits there without unwinding: calling the function directly keeps its own
-    /// SQLSTATE and CONTEXT, which pgrx's capture would rewrite (a SQLSTATE pgrx does not know
-    /// becomes XX000). Everywhere else this is the same as `Catchable`.
-    Native,
-    /// Turned into a Rust panic at the call, so the caller can catch it.
-    Catchable,
-}
-
 /// Fires `triggers` (already filtered) in order. An error in one propagates at once, so later
 /// triggers do not run, as with native event triggers.
 pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, triggers: &[&Registration]) {
@@ -55,13 +42,15 @@ pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, triggers: &[&Regist
             // SAFETY: we are inside a transaction; makes the previous trigger's effects visible.
             unsafe { pg_sys::CommandCounterIncrement() };
         }
-        fire_one(event, tag, &trigger.name, trigger.function, Errors::Native);
+        fire_one(event, tag, &trigger.name, trigger.function, Errors::AsRaised);
     }
 }
 
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
+/// `Errors::AsRaised` applies only while a session starts (see `invoke`); elsewhere errors are
+/// caught, whatever is asked.
 pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid, errors: Errors) {
     let Some(proc) = PgProc::new(function) else {
         return;
@@ -82,8 +71,11 @@ pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, functio
 }
 
 fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as_event_trigger: bool, errors: Errors) {
+    // The invocation's memory context and error-context line are live Rust values: a direct call
+    // is only sound while a session starts, when PostgreSQL has no handler to longjmp to and an
+    // ERROR ends the process where it is raised (keeping the function's own SQLSTATE and CONTEXT).
     // SAFETY: reads a backend-local pointer.
-    let in_place = errors == Errors::Native && unsafe { pg_sys::PG_exception_stack.is_null() };
+    let errors = if unsafe { pg_sys::PG_exception_stack.is_null() } { errors } else { Errors::Caught };
     let mut memory = PgMemoryContexts::new("login_trigger invocation");
     // SAFETY: the invocation context is a child of the current one, owned by `memory` and deleted
     // when it drops after the call; nothing allocated in it is used afterwards. Inside, see below.
@@ -99,8 +91,7 @@ fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as
             // one). The call info is palloc0'd with room for zero arguments, initialised as
             // InitFunctionCallInfoData does, and lives in this invocation's memory context, as does
             // everything the function allocates. The function pointer comes from fmgr and is called
-            // through pg_guard_ffi_boundary so a PostgreSQL error in it becomes a Rust panic, except
-            // when there is no handler to return to (see `Errors::Native`).
+            // as `errors` says (see above).
             {
                 let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
                 pg_sys::fmgr_info(function, &mut flinfo);
@@ -114,11 +105,7 @@ fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as
                 let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
                 pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
                 let call = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
-                if in_place {
-                    call(fcinfo);
-                } else {
-                    pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| call(fcinfo));
-                }
+                pg_ext::call_postgres(errors, || call(fcinfo));
                 pg_sys::pgstat_end_function_usage(&mut usage, true);
             }
         })

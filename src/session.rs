@@ -14,9 +14,9 @@
 
 use crate::context::{self, Detail, LogoutReason};
 use crate::event::Event;
-use crate::fire::{self, Errors};
+use crate::fire;
 use crate::gucs;
-use crate::pg_ext;
+use crate::pg_ext::{self, Errors};
 use crate::registry::cache::{self, Registration};
 use crate::registry::shared::{self, SessionTriggers};
 use crate::registry::validate;
@@ -256,7 +256,7 @@ pub fn login() {
 fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
     // SAFETY: reads shared recovery state.
     if !unsafe { pg_sys::RecoveryInProgress() } {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Native);
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::AsRaised);
         return;
     }
     // SAFETY: subtransaction calls pair up on both paths (released on success, rolled back on error).
@@ -266,7 +266,7 @@ fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
         saved
     };
     PgTryBuilder::new(|| {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Catchable);
+        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Caught);
         // SAFETY: see above.
         unsafe {
             pg_sys::ReleaseCurrentSubTransaction();
@@ -390,7 +390,7 @@ pub fn logout(exit_code: i32) {
             context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
                 fire::fire_all(Event::Logout, session_tag(Event::Logout), &triggers);
                 if let Some((name, function)) = &setting_function {
-                    fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function, Errors::Native);
+                    fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function, Errors::AsRaised);
                 }
             });
         });

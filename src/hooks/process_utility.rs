@@ -5,7 +5,8 @@
 //! The wrappers are not `#[pg_guard]`ed: [`process_utility`] guards the Rust work itself, so that
 //! it can call the next hook unguarded when there is no Rust work (see [`Errors`]).
 
-use crate::{ddl, pg_ext};
+use crate::ddl;
+use crate::pg_ext::{self, Errors};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
@@ -31,30 +32,16 @@ pub struct Utility {
     pub qc: *mut pg_sys::QueryCompletion,
 }
 
-/// How [`Utility::run`] calls the next hook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Errors {
-    /// Through pgrx's FFI guard: a PostgreSQL error becomes a Rust panic, so the Rust values live
-    /// on the stack are dropped; pgrx re-raises it with its message, detail and hint, but without
-    /// its CONTEXT and, for a SQLSTATE pgrx does not know, as XX000.
-    Caught,
-    /// Directly, from a frame that owns nothing: a PostgreSQL error leaves as PostgreSQL raised
-    /// it (SQLSTATE, CONTEXT, everything), crossing only plain frames, as in a hook written in C.
-    AsRaised,
-}
-
 impl Utility {
     /// Runs the command: the previous hook if there is one, else standard_ProcessUtility.
     ///
     /// # Safety
-    /// With [`Errors::AsRaised`] no value with a destructor may be live in any Rust frame between
-    /// the caller and PostgreSQL's nearest error handler.
+    /// As [`pg_ext::call_postgres`].
     pub unsafe fn run(&self, errors: Errors) {
         // SAFETY: reads the hook saved once in init.
         let next = unsafe { PREVIOUS }.unwrap_or(pg_ext::standard_ProcessUtility);
         // SAFETY: passes PostgreSQL's own arguments on unchanged to a function with this exact
-        // signature (another library's hook or PostgreSQL's); the caller upholds the contract
-        // above for AsRaised.
+        // signature (another library's hook or PostgreSQL's).
         let call = || unsafe {
             next(
                 self.pstmt,
@@ -68,11 +55,8 @@ impl Utility {
                 self.qc,
             )
         };
-        match errors {
-            // SAFETY: the closure only makes the call.
-            Errors::Caught => unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(call) },
-            Errors::AsRaised => call(),
-        }
+        // SAFETY: the closure only makes the call; the caller upholds the AsRaised contract.
+        unsafe { pg_ext::call_postgres(errors, call) }
     }
 }
 

@@ -118,19 +118,6 @@ fn relation_by_name(name: &CStr) -> Option<pg_sys::Oid> {
     }
 }
 
-/// The extension's schema (fixed by its control file), if the extension is installed here.
-pub fn schema() -> Option<pg_sys::Oid> {
-    // SAFETY: catalog lookups inside the caller's transaction with NUL-terminated names;
-    // missing_ok makes both return InvalidOid instead of raising.
-    unsafe {
-        if pg_sys::get_extension_oid(EXTENSION.as_ptr(), true) == pg_sys::Oid::INVALID {
-            return None;
-        }
-        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
-        (namespace != pg_sys::Oid::INVALID).then_some(namespace)
-    }
-}
-
 /// The OID of one of the extension's own relations, if the extension is installed here. Found
 /// by name and then checked to be a member of the extension: whoever may create databases can
 /// create a schema `login_trigger` with look-alike tables or views in a database without the

@@ -15,7 +15,7 @@
 //! the carrier, after which the object-access hook removes the registration.
 
 use super::validate::{self, Accepted};
-use super::{CARRIER_TABLES, TABLE, cache, carrier_table_name};
+use super::{CARRIER_TABLES, SCHEMA, TABLE, cache, carrier_table_name};
 use crate::error::{OrRaise, Refusal};
 use crate::event::Event;
 use crate::security::as_bootstrap_superuser;
@@ -146,7 +146,7 @@ fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys
         let mut statement = PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
         statement.trigname = pg_sys::pstrdup(cname.as_ptr());
         statement.relation =
-            pg_sys::makeRangeVar(pg_sys::pstrdup(super::SCHEMA.as_ptr()), pg_sys::pstrdup(carrier.as_ptr()), -1);
+            pg_sys::makeRangeVar(pg_sys::pstrdup(SCHEMA.as_ptr()), pg_sys::pstrdup(carrier.as_ptr()), -1);
         statement.row = false;
         statement.timing = pg_sys::TRIGGER_TYPE_AFTER as i16;
         statement.events = pg_sys::TRIGGER_TYPE_TRUNCATE as i16;
@@ -251,18 +251,19 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     if !crate::loading::shared_preload() {
         return;
     }
-    let Some(schema) = cache::schema() else {
-        return;
-    };
-    let ours = match class_id {
-        // SAFETY: a catalog lookup inside the dropping transaction; missing_ok.
-        pg_sys::ExtensionRelationId => {
-            object_id == unsafe { pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true) }
+    // Syscache lookups only: this runs for every relation a DROP … CASCADE removes. A look-alike
+    // schema of the same name only costs a needless reset.
+    // SAFETY: catalog lookups inside the dropping transaction with a NUL-terminated name;
+    // missing_ok makes the name lookups return InvalidOid, as get_rel_namespace does for a
+    // missing relation.
+    let ours = unsafe {
+        let schema = || pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
+        match class_id {
+            pg_sys::ExtensionRelationId => object_id == pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true),
+            pg_sys::NamespaceRelationId => object_id == schema(),
+            pg_sys::RelationRelationId => pg_sys::get_rel_namespace(object_id) == schema(),
+            _ => false,
         }
-        pg_sys::NamespaceRelationId => object_id == schema,
-        // SAFETY: a syscache lookup inside the dropping transaction; InvalidOid for a missing relation.
-        pg_sys::RelationRelationId => schema == unsafe { pg_sys::get_rel_namespace(object_id) },
-        _ => false,
     };
     if ours {
         super::shared::reset_at_commit();
