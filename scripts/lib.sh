@@ -103,6 +103,23 @@ cluster_stop() {
     as_cluster_user "$(pg_bindir)/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+# The versions scripts/test runs by default, printed on one line: Debian's 15, then 18 and 17
+# when the archive serves their sources today (scripts/build-postgres --check, whether or not they
+# are built here), 16 only when neither can be had. Fails, saying why, when no 16+ version can be
+# had: 16+ logs in on its own path, so a run never tests 15 alone.
+default_versions() {
+    local chosen=(15) major
+    say "checking which PostgreSQL versions the Debian archive serves (scripts/build-postgres --check)"
+    for major in 18 17; do
+        "$REPO_ROOT/scripts/build-postgres" --check "$major" && chosen+=("$major")
+    done
+    if [ ${#chosen[@]} -eq 1 ]; then
+        "$REPO_ROOT/scripts/build-postgres" --check 16 && chosen+=(16)
+    fi
+    [ ${#chosen[@]} -gt 1 ] || die "no PostgreSQL 16 or later can be fetched from the Debian archive (see above); 16+ logs in on its own path and every run must test one, so this run stops rather than test 15 alone (scripts/test --pg N picks a version already built)"
+    echo "${chosen[*]}"
+}
+
 # Registers with cargo pgrx every PostgreSQL this machine has: Debian's 15 and the local builds.
 # (`cargo pgrx init` rewrites its configuration with exactly the versions it is given.)
 register_pgrx_versions() {
