@@ -1,10 +1,10 @@
-//! Compiles src/shim/port.c against the headers of the PostgreSQL version selected by the `pgNN`
+//! Compiles the C shim (src/shim/*.c) against the headers of the PostgreSQL version selected by the `pgNN`
 //! feature, found the way pgrx finds them (PGRX_PG_CONFIG_PATH, else cargo-pgrx's config.toml).
 
 use pgrx_pg_config::{PgConfig, Pgrx};
 
 fn main() {
-    println!("cargo::rerun-if-changed=src/shim/port.c");
+    println!("cargo::rerun-if-changed=src/shim");
     println!("cargo::rerun-if-env-changed=PGRX_PG_CONFIG_PATH");
     let major = ["13", "14", "15", "16", "17", "18"]
         .into_iter()
@@ -19,6 +19,7 @@ fn main() {
     let include = pg_config.includedir_server().expect("pg_config --includedir-server failed");
     cc::Build::new()
         .file("src/shim/port.c")
+        .file("src/shim/boundary.c")
         .include(include)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-missing-field-initializers")

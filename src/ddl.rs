@@ -277,9 +277,9 @@ fn fire_event(
     }
     DEPTH.set(depth + 1);
     let _restore = RestoreDepth(depth);
-    let refs: Vec<&Registration> = triggers.iter().collect();
+    let firings: Vec<fire::Firing> = triggers.iter().map(fire::Firing::from).collect();
     context::with_event(event, Detail::Ddl(Rc::new(command.clone())), || {
-        fire::fire_all(event, tag, &refs);
+        fire::fire_all(event, tag, &firings, false);
     });
 }
 

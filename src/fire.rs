@@ -4,11 +4,11 @@
 //! so PL/pgSQL sets `TG_EVENT` and `TG_TAG`. Functions returning `void` are called plainly and
 //! read their context from `login_trigger.context()`.
 
-use crate::context;
 use crate::event::Event;
-use crate::pg_ext::{self, Errors};
+use crate::pg_ext;
 use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
+use crate::{boundary, context};
 use pgrx::PgMemoryContexts;
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
@@ -32,26 +32,51 @@ pub fn replica_role() -> bool {
     unsafe { pg_sys::SessionReplicationRole == pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32 }
 }
 
-/// Fires `triggers` (already filtered) in order. An error in one propagates at once, so later
-/// triggers do not run, as with native event triggers.
-pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, triggers: &[&Registration]) {
+/// One function to fire under a trigger's name: a registration, or the function named by
+/// `login_trigger.login_function` / `logout_function`.
+#[derive(Debug, Clone, Copy)]
+pub struct Firing<'a> {
+    pub name: &'a str,
+    pub function: pg_sys::Oid,
+}
+
+impl<'a> From<&'a Registration> for Firing<'a> {
+    fn from(registration: &'a Registration) -> Self {
+        Firing { name: &registration.name, function: registration.function }
+    }
+}
+
+/// Fires `firings` (already filtered) in order, the one firing path of every event. As
+/// PostgreSQL's `EventTriggerInvoke` does, each sees the previous one's effects (a command-counter
+/// increment in between), and an error in one propagates at once, so later ones do not run.
+/// With `tolerate_read_only` (login on a hot standby) each runs in a subtransaction, and an error
+/// that only says the transaction is read-only becomes a WARNING; any other error propagates as
+/// raised.
+pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, firings: &[Firing], tolerate_read_only: bool) {
     // SAFETY: check_stack_depth raises an ordinary error when the stack is too deep.
     unsafe { pg_sys::check_stack_depth() };
-    for (position, trigger) in triggers.iter().enumerate() {
+    for (position, firing) in firings.iter().enumerate() {
         if position > 0 {
             // SAFETY: we are inside a transaction; makes the previous trigger's effects visible.
             unsafe { pg_sys::CommandCounterIncrement() };
         }
-        fire_one(event, tag, &trigger.name, trigger.function, Errors::AsRaised);
+        if !tolerate_read_only {
+            fire_one(event, tag, firing.name, firing.function);
+            continue;
+        }
+        let outcome = boundary::in_subtransaction(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, || {
+            fire_one(event, tag, firing.name, firing.function)
+        });
+        if let Err(message) = outcome {
+            warning!("login_trigger trigger \"{}\" could not write on a standby: {message}", firing.name);
+        }
     }
 }
 
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
-/// `Errors::AsRaised` applies only while a session starts (see `invoke`); elsewhere errors are
-/// caught, whatever is asked.
-pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid, errors: Errors) {
+fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid) {
     let Some(proc) = PgProc::new(function) else {
         return;
     };
@@ -66,16 +91,16 @@ pub fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, functio
     drop(proc);
     context::with_trigger(name, || {
         let _context_line = ErrorContextLine::push(name, event);
-        invoke(function, event, tag, as_event_trigger, errors);
+        invoke(function, event, tag, as_event_trigger);
     });
 }
 
-fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as_event_trigger: bool, errors: Errors) {
+fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as_event_trigger: bool) {
     // The invocation's memory context and error-context line are live Rust values: a direct call
-    // is only sound while a session starts, when PostgreSQL has no handler to longjmp to and an
-    // ERROR ends the process where it is raised (keeping the function's own SQLSTATE and CONTEXT).
-    // SAFETY: reads a backend-local pointer.
-    let errors = if unsafe { pg_sys::PG_exception_stack.is_null() } { errors } else { Errors::Caught };
+    // is only sound where an error goes straight to one of our C boundaries (login) or ends the
+    // process where it is raised (logout), keeping the function's own SQLSTATE and CONTEXT; the
+    // values left behind are then freed with their memory context or the process.
+    let errors = boundary::errors_here();
     let mut memory = PgMemoryContexts::new("login_trigger invocation");
     // SAFETY: the invocation context is a child of the current one, owned by `memory` and deleted
     // when it drops after the call; nothing allocated in it is used afterwards. Inside, see below.

@@ -33,6 +33,11 @@ static LOGIN_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString
 /// after the database's registered logout triggers.
 static LOGOUT_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Debug builds only (see `fault`): the name of a point on the login path that panics, so the
+/// tests can prove that a bug of ours refuses the connection rather than letting it in.
+#[cfg(debug_assertions)]
+static FAULT_POINT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 pub fn init() {
     GucRegistry::define_bool_guc(
         c"login_trigger.enabled",
@@ -81,6 +86,15 @@ pub fn init() {
         &LOGOUT_FUNCTION,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    #[cfg(debug_assertions)]
+    GucRegistry::define_string_guc(
+        c"login_trigger.fault_point",
+        c"Debug builds only: a point on the login path that panics (for tests).",
+        c"Empty: no fault. Release builds do not have this setting.",
+        &FAULT_POINT,
+        GucContext::Suset,
+        GucFlags::NO_SHOW_ALL,
     );
     reserve_prefix();
     if crate::loading::loaded() == crate::loading::Loaded::SessionPreload {
@@ -135,6 +149,11 @@ fn function_name(setting: &GucSetting<Option<CString>>) -> Option<String> {
 }
 
 /// The session_exec-style login function's name, if set.
+#[cfg(debug_assertions)]
+pub fn fault_point() -> Option<String> {
+    function_name(&FAULT_POINT)
+}
+
 pub fn login_function() -> Option<String> {
     function_name(&LOGIN_FUNCTION)
 }

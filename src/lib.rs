@@ -4,11 +4,13 @@
 
 mod api;
 mod auth;
+mod boundary;
 mod command_tag;
 mod context;
 mod ddl;
 mod error;
 mod event;
+mod fault;
 mod fire;
 mod gucs;
 mod hooks;

@@ -141,6 +141,12 @@ pub const EVENT_TRIGGER_TYPE: pg_sys::Oid = pg_sys::Oid::from_u32(3838);
 #[cfg(not(feature = "pg13"))]
 pub use pgrx::pg_sys::am_walsender;
 
+// access/xact.h. pgrx binds it behind its error guard; session-event commits need the bare symbol
+// so that deferred constraints' errors leave as raised (see session::commit_transaction).
+unsafe extern "C-unwind" {
+    pub fn CommitTransactionCommand();
+}
+
 // tcop/utility.h. pgrx binds it behind its error guard; the ProcessUtility hook needs the bare
 // symbol to chain to PostgreSQL with errors left as raised (see hooks::process_utility).
 #[cfg(feature = "pg13")]

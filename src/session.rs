@@ -3,32 +3,47 @@
 //! [`login`] and [`logout`]; everything about *what happens then* is here.
 //!
 //! Login runs in its own transaction right after `InitPostgres`, before the client can send its
-//! first query (the same point as PostgreSQL 17's native login event). Any error refuses the
-//! connection: the session is still starting, so PostgreSQL turns the ERROR into FATAL and the
-//! client gets the function's message and SQLSTATE. On a hot standby, an error that only says the
-//! transaction is read-only (a login function that writes) is reported as a WARNING and the login
-//! proceeds, so an audit insert cannot lock everyone out of a standby.
+//! first query (the same point as PostgreSQL 17's native login event). The refusal contract, on
+//! every version (13–18) and with either preload setting:
+//!
+//! 1. A session is *accepted* when login ends normally: the login transaction commits, then the
+//!    logout callback is registered (so only accepted sessions ever fire logout), and the client
+//!    gets its first `ReadyForQuery`.
+//! 2. A session is *refused* when anything fails between the start of login and its end: an error
+//!    in a login trigger or in `login_trigger.login_function`; an error at commit (deferred
+//!    constraints, constraint triggers, serialization); an error while reading the registry or the
+//!    shared summary; the login timeout; a Rust panic anywhere on the path. The backend ends with
+//!    FATAL carrying the error's own SQLSTATE, message, detail, hint and CONTEXT
+//!    (`boundary::fatal_on_error`, a C error boundary: on 16+ PostgresMain's handler is already
+//!    installed and would report a plain ERROR, then `ReadyForQuery`).
+//! 3. A refused session never receives `ReadyForQuery`, fires no logout trigger, and its login
+//!    writes are rolled back (FATAL aborts the open transaction).
+//! 4. On a hot standby each login function runs in a subtransaction; an error that only says the
+//!    transaction is read-only (a login function that writes) is rolled back and reported as a
+//!    WARNING, and login goes on: an audit insert cannot lock everyone out of a standby. Every
+//!    other error refuses the session as in 2, as raised.
+//! 5. Login does not fire (the session is accepted untouched) for walsenders, background workers,
+//!    pg_upgrade's binary-upgrade mode, a library loaded on demand, and with
+//!    `login_trigger.enabled = off` (`hooks::session` decides).
 //!
 //! Logout runs from a `before_shmem_exit` callback: any open transaction of the session is rolled
 //! back, then the logout triggers run in a transaction of their own, which commits.
 
 use crate::context::{self, Detail, LogoutReason};
 use crate::event::Event;
-use crate::fire;
+use crate::fire::{self, Firing};
 use crate::gucs;
-use crate::pg_ext::{self, Errors};
+use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
 use crate::registry::shared::{self, SessionTriggers};
 use crate::registry::validate;
-use pgrx::PgSqlErrorCode;
+use crate::{boundary, fault};
 use pgrx::prelude::*;
 use std::cell::Cell;
+use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 
 thread_local! {
-    /// Set once the session has logged in through login_trigger, so logout fires only for
-    /// sessions that really started (a refused login has no logout).
-    static LOGGED_IN: Cell<bool> = const { Cell::new(false) };
     /// Which session event's triggers are running, and their time limit.
     static PHASE: Cell<Option<(Event, i32)>> = const { Cell::new(None) };
     /// The SQLSTATE of the last FATAL this backend reported: the only trace that a session ended
@@ -47,9 +62,9 @@ fn session_tag(event: Event) -> pg_sys::CommandTag::Type {
 }
 
 /// Those of `triggers` that fire under the session's `session_replication_role`.
-fn firing_now(triggers: &[Registration]) -> Vec<&Registration> {
+fn firing_now(triggers: &[Registration]) -> impl Iterator<Item = Firing<'_>> {
     let replica = fire::replica_role();
-    triggers.iter().filter(|trigger| trigger.fires_for(None, replica)).collect()
+    triggers.iter().filter(move |trigger| trigger.fires_for(None, replica)).map(Firing::from)
 }
 
 /// Reads the login and logout triggers of the session's database from the registry (inside a
@@ -59,6 +74,7 @@ fn read_session_triggers(database: pg_sys::Oid, generation: Option<u64>) -> Sess
     let read = |event| {
         if cache::may_have_triggers(event) { cache::snapshot().triggers(event).to_vec() } else { Vec::new() }
     };
+    fault::point("login.registry");
     let triggers = SessionTriggers { login: read(Event::Login), logout: read(Event::Logout) };
     if let Some(generation) = generation {
         shared::remember(database, generation, &triggers);
@@ -66,25 +82,19 @@ fn read_session_triggers(database: pg_sys::Oid, generation: Option<u64>) -> Sess
     triggers
 }
 
-/// Resolves a session_exec-style function name: `schema.function` or `schema.function()`,
-/// schema-qualified, never through the client's `search_path`, held to the same contract as a
-/// registered trigger function (no arguments, returns `event_trigger` or `void`, owned by a
-/// superuser). Anything else is a warning and the setting is ignored: a typo in
-/// postgresql.conf must not lock every user out, nor crash a backend calling a function with
-/// arguments it does not pass.
+/// Resolves a session_exec-style function name, `schema.function` or `schema.function()`, with
+/// PostgreSQL's identifier rules (`SplitIdentifierString`: unquoted names fold to lower case,
+/// double quotes keep them) and in the named schema only, never through the client's
+/// `search_path`; the function is held to the same contract as a registered trigger function (no
+/// arguments, returns `event_trigger` or `void`, owned by a superuser). Anything else is a warning
+/// and the setting is ignored: a typo in postgresql.conf must not lock every user out, nor crash a
+/// backend calling a function with arguments it does not pass.
 fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
-    let Some(signature) = setting_function_signature(name) else {
+    let Some((schema, function_name)) = split_qualified_name(name) else {
         warning!("{setting} \"{name}\" is not a schema-qualified function name; it is ignored");
         return None;
     };
-    // The name is well-formed, so to_regprocedure returns NULL rather than raising for it.
-    let function = Spi::get_one_with_args::<pg_sys::Oid>(
-        "SELECT pg_catalog.to_regprocedure($1)::pg_catalog.oid",
-        &[signature.as_str().into()],
-    )
-    .ok()
-    .flatten();
-    let Some(function) = function else {
+    let Some(function) = function_without_arguments(&schema, &function_name) else {
         warning!("{setting} function \"{name}\" does not exist; it is ignored");
         return None;
     };
@@ -95,53 +105,49 @@ fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
     Some(function)
 }
 
-/// `schema.function()` for a well-formed `schema.function[()]` (each part an identifier, plain or
-/// double-quoted), else None.
-fn setting_function_signature(name: &str) -> Option<String> {
+/// `(schema, function)` of a `schema.function[()]` name, by PostgreSQL's own identifier parser.
+pub(crate) fn split_qualified_name(name: &str) -> Option<(CString, CString)> {
     let name = name.trim();
-    let name = name.strip_suffix("()").unwrap_or(name).trim_end();
-    let mut parts = Vec::new();
-    let mut rest = name;
-    loop {
-        let (part, after) = if let Some(quoted) = rest.strip_prefix('"') {
-            // A quoted identifier: "" stands for one quote; it ends at a lone quote.
-            let mut end = None;
-            let bytes = quoted.as_bytes();
-            let mut index = 0;
-            while index < bytes.len() {
-                if bytes[index] == b'"' {
-                    if bytes.get(index + 1) == Some(&b'"') {
-                        index += 2;
-                        continue;
-                    }
-                    end = Some(index);
-                    break;
-                }
-                index += 1;
-            }
-            let end = end?;
-            (&rest[..end + 2], &quoted[end + 1..])
-        } else {
-            let end = rest.find('.').unwrap_or(rest.len());
-            let part = &rest[..end];
-            let mut chars = part.chars();
-            let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
-            if !first_ok || !chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
-                return None;
-            }
-            (part, &rest[end..])
-        };
-        if part.len() <= 2 && part.starts_with('"') {
+    let name = name.strip_suffix("()").unwrap_or(name);
+    let raw = CString::new(name).ok()?;
+    // SAFETY: SplitIdentifierString parses a palloc'd copy in place (it never raises) and
+    // returns a list of pointers into that copy, which lives in the current memory context.
+    unsafe {
+        let copy = pg_sys::pstrdup(raw.as_ptr());
+        let mut parts: *mut pg_sys::List = std::ptr::null_mut();
+        if !pg_sys::SplitIdentifierString(copy, b'.' as std::ffi::c_char, &mut parts) {
             return None;
         }
-        parts.push(part);
-        match after.strip_prefix('.') {
-            Some(next) => rest = next,
-            None if after.is_empty() => break,
-            None => return None,
+        if parts.is_null() || (*parts).length != 2 {
+            return None;
         }
+        let [schema, function] =
+            [0, 1].map(|index| std::ffi::CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()));
+        (!schema.is_empty() && !function.is_empty()).then(|| (schema.to_owned(), function.to_owned()))
     }
-    (parts.len() == 2).then(|| format!("{}.{}()", parts[0], parts[1]))
+}
+
+/// The function `schema.name()` taking no arguments: syscache lookups in that schema only, with
+/// no privilege check on the schema (the setting is a superuser's, and login runs as every user).
+fn function_without_arguments(schema: &std::ffi::CStr, name: &std::ffi::CStr) -> Option<pg_sys::Oid> {
+    // SAFETY: syscache lookups inside the login transaction with NUL-terminated names; a missing
+    // schema gives InvalidOid (missing_ok), and the empty argument vector is palloc'd.
+    unsafe {
+        let namespace = pg_sys::get_namespace_oid(schema.as_ptr(), true);
+        if namespace == pg_sys::Oid::INVALID {
+            return None;
+        }
+        let no_arguments = pg_sys::buildoidvector(std::ptr::null(), 0);
+        let function = pg_sys::GetSysCacheOid(
+            pg_sys::SysCacheIdentifier::PROCNAMEARGSNSP as i32,
+            pg_sys::Anum_pg_proc_oid as pg_sys::AttrNumber,
+            pg_sys::Datum::from(name.as_ptr()),
+            pg_sys::Datum::from(no_arguments),
+            pg_sys::Datum::from(namespace),
+            pg_sys::Datum::from(0),
+        );
+        (function != pg_sys::Oid::INVALID).then_some(function)
+    }
 }
 
 /// Starts a transaction for session-event work, as postgres.c does for a statement.
@@ -155,11 +161,14 @@ fn begin_transaction() {
     }
 }
 
+/// Commits session-event work. Commit runs deferred constraints and constraint triggers, whose
+/// errors leave as raised (a login's reach its refusal boundary with their own SQLSTATE and
+/// CONTEXT; a logout's are FATAL where raised, the backend is exiting).
 fn commit_transaction() {
-    // SAFETY: pairs with begin_transaction.
+    // SAFETY: pairs with begin_transaction; nothing with a destructor is live in this frame.
     unsafe {
         pg_sys::PopActiveSnapshot();
-        pg_sys::CommitTransactionCommand();
+        pg_ext::call_postgres(boundary::errors_here(), || pg_ext::CommitTransactionCommand());
     }
 }
 
@@ -211,15 +220,17 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
 }
 
 /// Fires the login function setting and the login triggers of the session's database. Called
-/// once per client session, outside any transaction, before the first query.
+/// once per client session, outside any transaction, before the first query, inside the refusal
+/// boundary (see the module header).
 pub fn login() {
-    LOGGED_IN.set(true);
+    fault::point("login.start");
     if !gucs::enabled() {
         return;
     }
     // SAFETY: reads a backend-local variable.
     let database = unsafe { pg_sys::MyDatabaseId };
     let known = shared::session_triggers(database);
+    fault::point("login.summary");
     if gucs::login_function().is_none() && known.as_ref().is_some_and(|triggers| triggers.login.is_empty()) {
         return;
     }
@@ -231,65 +242,22 @@ pub fn login() {
     report_activity(c"login_trigger: login");
     with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
-            if let Some(name) = gucs::login_function()
-                && let Some(function) = resolve_setting_function("login_trigger.login_function", &name)
-            {
-                fire_tolerating_standby(&name, function);
-            }
+            let setting = gucs::login_function().and_then(|name| {
+                resolve_setting_function("login_trigger.login_function", &name).map(|function| (name, function))
+            });
             let triggers = known.unwrap_or_else(|| read_session_triggers(database, generation));
-            for trigger in firing_now(&triggers.login) {
-                fire_tolerating_standby(&trigger.name, trigger.function);
-                // SAFETY: inside the login transaction; each trigger sees the previous one's work.
-                unsafe { pg_sys::CommandCounterIncrement() };
-            }
+            let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
+            let firings: Vec<Firing> = setting.chain(firing_now(&triggers.login)).collect();
+            // SAFETY: reads shared recovery state.
+            let on_standby = unsafe { pg_sys::RecoveryInProgress() };
+            fire::fire_all(Event::Login, session_tag(Event::Login), &firings, on_standby);
         });
     });
+    fault::point("login.commit");
     commit_transaction();
     // SAFETY: switches back to the context saved above, which outlives the transaction.
     unsafe { pg_sys::MemoryContextSwitchTo(memory) };
     report_activity(c"");
-}
-
-/// Fires one login trigger. On a hot standby it runs in a subtransaction, and an error that only
-/// says the transaction is read-only becomes a WARNING, so that a login function that writes
-/// does not lock everyone out of the standby; policy errors still refuse the connection.
-fn fire_tolerating_standby(name: &str, function: pg_sys::Oid) {
-    // SAFETY: reads shared recovery state.
-    if !unsafe { pg_sys::RecoveryInProgress() } {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::AsRaised);
-        return;
-    }
-    // SAFETY: subtransaction calls pair up on both paths (released on success, rolled back on error).
-    let (memory, owner) = unsafe {
-        let saved = (pg_sys::CurrentMemoryContext, pg_sys::CurrentResourceOwner);
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        saved
-    };
-    PgTryBuilder::new(|| {
-        fire::fire_one(Event::Login, session_tag(Event::Login), name, function, Errors::Caught);
-        // SAFETY: see above.
-        unsafe {
-            pg_sys::ReleaseCurrentSubTransaction();
-            pg_sys::MemoryContextSwitchTo(memory);
-            pg_sys::CurrentResourceOwner = owner;
-        }
-    })
-    .catch_when(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, |error| {
-        // SAFETY: see above.
-        unsafe {
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            pg_sys::MemoryContextSwitchTo(memory);
-            pg_sys::CurrentResourceOwner = owner;
-        }
-        let message = match &error {
-            pg_sys::panic::CaughtError::PostgresError(report) | pg_sys::panic::CaughtError::ErrorReport(report) => {
-                report.message().to_owned()
-            }
-            pg_sys::panic::CaughtError::RustPanic { ereport, .. } => ereport.message().to_owned(),
-        };
-        warning!("login_trigger trigger \"{name}\" could not write on a standby: {message}");
-    })
-    .execute();
 }
 
 fn report_activity(text: &std::ffi::CStr) {
@@ -352,11 +320,12 @@ fn client_exit_kind() -> LogoutReason {
     LogoutReason::ClientExit
 }
 
-/// Fires the logout triggers of a session that logged in. Runs inside `proc_exit`: output goes
-/// to the server log only, errors are FATAL (the backend is exiting anyway) and are logged with
-/// the trigger's name, and the logout timeout cuts off a slow trigger.
+/// Fires the logout triggers of a session that logged in (the callback that calls this is
+/// registered only once login has succeeded). Runs inside `proc_exit`: output goes to the server
+/// log only, errors are FATAL (the backend is exiting anyway) and are logged with the trigger's
+/// name, and the logout timeout cuts off a slow trigger.
 pub fn logout(exit_code: i32) {
-    if !LOGGED_IN.get() || !gucs::enabled() {
+    if !gucs::enabled() {
         return;
     }
     // SAFETY: reads a backend-local variable.
@@ -380,42 +349,21 @@ pub fn logout(exit_code: i32) {
     let generation = shared::generation();
     begin_transaction();
     let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
-    let triggers = firing_now(&registered);
-    let setting_function = gucs::logout_function()
-        .and_then(|name| resolve_setting_function("login_trigger.logout_function", &name).map(|oid| (name, oid)));
-    if !triggers.is_empty() || setting_function.is_some() {
+    let setting = gucs::logout_function().and_then(|name| {
+        resolve_setting_function("login_trigger.logout_function", &name).map(|function| (name, function))
+    });
+    let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
+    let firings: Vec<Firing> = firing_now(&registered).chain(setting).collect();
+    if !firings.is_empty() {
         // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
         let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
         with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
             context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
-                fire::fire_all(Event::Logout, session_tag(Event::Logout), &triggers);
-                if let Some((name, function)) = &setting_function {
-                    fire::fire_one(Event::Logout, session_tag(Event::Logout), name, *function, Errors::AsRaised);
-                }
+                fire::fire_all(Event::Logout, session_tag(Event::Logout), &firings, false);
             });
         });
     }
     commit_transaction();
     // SAFETY: restores the interrupt holdoff proc_exit set.
     unsafe { pg_sys::InterruptHoldoffCount = held_interrupts };
-}
-
-#[cfg(test)]
-mod unit {
-    use super::setting_function_signature;
-
-    #[test]
-    fn setting_function_names_must_be_schema_qualified_identifiers() {
-        assert_eq!(setting_function_signature("public.gate").as_deref(), Some("public.gate()"));
-        assert_eq!(setting_function_signature("public.gate()").as_deref(), Some("public.gate()"));
-        assert_eq!(
-            setting_function_signature("\"My Schema\".\"a\"\"b\"").as_deref(),
-            Some("\"My Schema\".\"a\"\"b\"()")
-        );
-        for bad in
-            ["gate", "public.f(", "public.f(text)", "public.", ".f", "a.b.c", "\"\".f", "public.f g", "\"open.f", ""]
-        {
-            assert_eq!(setting_function_signature(bad), None, "{bad}");
-        }
-    }
 }

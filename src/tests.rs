@@ -91,6 +91,24 @@ mod tests {
         assert_eq!(pg_ext::sqlstate(b"25P03"), PgSqlErrorCode::ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT as i32);
     }
 
+    #[pg_test]
+    fn setting_function_names_follow_postgres_identifier_rules() {
+        let split = |name: &str| {
+            crate::session::split_qualified_name(name).map(|(schema, function)| {
+                (schema.to_string_lossy().into_owned(), function.to_string_lossy().into_owned())
+            })
+        };
+        let pair = |schema: &str, function: &str| Some((schema.to_owned(), function.to_owned()));
+        assert_eq!(split("public.gate"), pair("public", "gate"));
+        assert_eq!(split(" public.gate() "), pair("public", "gate"));
+        assert_eq!(split("Public.Gate"), pair("public", "gate"), "unquoted names fold to lower case");
+        assert_eq!(split("\"My Schema\".\"a\"\"b\""), pair("My Schema", "a\"b"));
+        assert_eq!(split("\"a.b\".f"), pair("a.b", "f"), "a quoted dot is part of the name");
+        for bad in ["gate", "a.b.c", "public.", ".f", "\"open.f", "", "public.f g", "\"\".f"] {
+            assert_eq!(split(bad), None, "{bad}");
+        }
+    }
+
     #[pg_test(error = "permission denied to create login_trigger triggers")]
     fn non_superusers_cannot_register() {
         setup();

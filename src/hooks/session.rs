@@ -12,7 +12,7 @@
 //! End: a `before_shmem_exit` callback, registered once login has fired.
 
 use crate::loading::{self, Loaded};
-use crate::{pg_ext, session};
+use crate::{boundary, pg_ext, session};
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::cell::Cell;
@@ -66,6 +66,7 @@ fn is_client_session_start() -> bool {
         loading::loaded() != Loaded::OnDemand
             && pg_sys::IsUnderPostmaster
             && !pg_ext::am_walsender
+            && !pg_sys::IsBinaryUpgrade
             && pg_sys::MyBackendType == pg_sys::BackendType::B_BACKEND
             && pg_sys::MyDatabaseId != pg_sys::Oid::INVALID
             && !pg_sys::IsTransactionOrTransactionBlock()
@@ -99,27 +100,12 @@ fn on_session_start() {
     }
 }
 
-/// Puts PostgreSQL's error handler back when login is done (or a Rust panic unwinds).
-struct RestoreExceptionStack(*mut pg_sys::sigjmp_buf);
-impl Drop for RestoreExceptionStack {
-    fn drop(&mut self) {
-        // SAFETY: restores the value saved in fire_login.
-        unsafe { pg_sys::PG_exception_stack = self.0 };
-    }
-}
-
+/// Fires login, refusing the connection on any failure (session.rs states the contract). The
+/// logout callback is registered only once login has succeeded: "this session logged in" is
+/// that registration and the `Fired` status, nothing else.
 fn fire_login() {
     STATUS.set(Status::Firing);
-    // A failing login must refuse the connection, never leave a session behind: with no error
-    // handler installed, PostgreSQL reports any ERROR as FATAL where it is raised (as it does
-    // during InitPostgres). On 16+ PostgresMain's handler is already installed at this point.
-    // SAFETY: only the pointer is swapped; it is restored before the first query is read.
-    let _restore = unsafe {
-        let saved = pg_sys::PG_exception_stack;
-        pg_sys::PG_exception_stack = std::ptr::null_mut();
-        RestoreExceptionStack(saved)
-    };
-    session::login();
+    boundary::fatal_on_error(session::login);
     // SAFETY: registers a callback run once while this backend exits.
     unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
     STATUS.set(Status::Fired);

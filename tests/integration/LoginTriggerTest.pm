@@ -8,6 +8,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IO::Select;
+use IO::Socket::UNIX;
+use Socket qw(SOCK_STREAM);
 
 our $AUDIT_SQL = <<'SQL';
 CREATE EXTENSION IF NOT EXISTS login_trigger;
@@ -136,12 +139,93 @@ sub connect_ok
 	like($stderr, $params{expected_stderr}, "$name: stderr") if $params{expected_stderr};
 }
 
+# A refused connection: psql fails with FATAL, and the server log has the FATAL with the SQLSTATE
+# (the log_line_prefix of node() puts %e before the level; libpq shows no SQLSTATE at connection).
 sub connect_fails
 {
 	my ($node, $connstr, $name, %params) = @_;
+	my $sqlstate = $params{sqlstate} or die "connect_fails($name): say which SQLSTATE refuses it";
+	my $offset = -s $node->logfile;
 	my ($ret, $stdout, $stderr) = psql_at($node, $connstr, 'SELECT 1');
 	isnt($ret, 0, $name);
+	like($stderr, qr/FATAL:  /, "$name: FATAL");
 	like($stderr, $params{expected_stderr}, "$name: matches") if $params{expected_stderr};
+	like(slurp_file($node->logfile, $offset), qr/\] \Q$sqlstate\E .*FATAL:  /, "$name: logged as FATAL $sqlstate");
+}
+
+# An attacker's client: speaks the v3 protocol over the node's Unix socket and ignores errors.
+# Sends the startup packet (user, database and any other parameters given), reads what the
+# server sends until ReadyForQuery or the end of the stream, then, whatever came back, sends
+# "SELECT current_user" and reads again. Needs trust authentication. Returns a hash:
+#   error    => the first ErrorResponse's fields by their protocol letter (S severity, C SQLSTATE,
+#               M message, D detail, H hint, W context), or undef
+#   ready    => whether ReadyForQuery arrived during startup
+#   answered => the types of the messages that came back after the query ('' if none)
+sub raw_session
+{
+	my ($node, %params) = @_;
+	my %startup = (user => 'postgres', database => 'postgres', %params);
+	my $path = $node->host . '/.s.PGSQL.' . $node->port;
+	my $socket = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
+	  or die "cannot connect to $path: $!";
+	local $SIG{PIPE} = 'IGNORE';
+	my $body = pack('N', 196608) . join('', map { "$_\0$startup{$_}\0" } sort keys %startup) . "\0";
+	syswrite($socket, pack('N', length($body) + 4) . $body);
+	my %result = (error => undef, ready => 0, answered => '');
+	while (my ($type, $payload) = raw_message($socket))
+	{
+		if ($type eq 'R')
+		{
+			my $request = unpack('N', $payload);
+			die "raw_session needs trust authentication (server asked for method $request)" if $request != 0;
+		}
+		elsif ($type eq 'E')
+		{
+			$result{error} //= { map { substr($_, 0, 1) => substr($_, 1) } grep { length } split(/\0/, $payload) };
+		}
+		elsif ($type eq 'Z')
+		{
+			$result{ready} = 1;
+			last;
+		}
+	}
+	my $query = "SELECT current_user\0";
+	syswrite($socket, 'Q' . pack('N', length($query) + 4) . $query);
+	while (my ($type) = raw_message($socket))
+	{
+		$result{answered} .= $type;
+		last if $type eq 'Z';
+	}
+	close($socket);
+	return %result;
+}
+
+# One protocol message (type, payload) from the socket; empty at the end of the stream. Gives up
+# after the framework's timeout rather than hang a test on a server that neither answers nor
+# closes.
+sub raw_message
+{
+	my ($socket) = @_;
+	my $header = raw_read($socket, 5);
+	return () if length($header) < 5;
+	my ($type, $length) = unpack('a1 N', $header);
+	my $payload = raw_read($socket, $length - 4);
+	return () if length($payload) < $length - 4;
+	return ($type, $payload);
+}
+
+sub raw_read
+{
+	my ($socket, $wanted) = @_;
+	my $select = IO::Select->new($socket);
+	my $data = '';
+	while (length($data) < $wanted)
+	{
+		$select->can_read($PostgreSQL::Test::Utils::timeout_default // 180) or die "no answer from the server";
+		my $read = sysread($socket, $data, $wanted - length($data), length($data));
+		last if !$read;
+	}
+	return $data;
 }
 
 1;

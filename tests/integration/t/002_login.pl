@@ -59,7 +59,7 @@ $node->safe_psql('postgres', q{
 	SELECT login_trigger.create_trigger('deny', 'login', 'public.deny_alice()');
 });
 my $log_offset = -s $node->logfile;
-LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login trigger refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login trigger refuses the connection', sqlstate => 'LT001',
 	expected_stderr => qr/FATAL:  alice may not log in now/);
 ok($node->wait_for_log(qr/LT001 .*FATAL:  alice may not log in now/, $log_offset),
 	'the server log has the SQLSTATE of the refusal');
@@ -74,12 +74,12 @@ $node->safe_psql('postgres', q{
 	BEGIN RAISE EXCEPTION 'logins are closed'; END $$;
 	SELECT login_trigger.create_trigger('closed', 'login', 'public.deny_all()');
 });
-LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'with a broken login trigger even superusers are refused',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'with a broken login trigger even superusers are refused', sqlstate => 'P0001',
 	expected_stderr => qr/logins are closed/);
 LoginTriggerTest::connect_ok($node, $node->connstr('postgres') . " options='-c login_trigger.enabled=off'",
 	'a superuser connecting with login_trigger.enabled=off gets in');
 LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . " user=alice options='-c login_trigger.enabled=off'",
-	'a non-superuser cannot switch the triggers off',
+	'a non-superuser cannot switch the triggers off', sqlstate => '42501',
 	expected_stderr => qr/permission denied to set parameter "login_trigger.enabled"/);
 $ENV{PGOPTIONS} = '-c login_trigger.enabled=off';
 $node->safe_psql('postgres', "SELECT login_trigger.drop_trigger('closed'); SELECT login_trigger.drop_trigger('deny')");
@@ -94,7 +94,7 @@ $node->safe_psql('postgres', q{
 	SELECT pg_reload_conf();
 });
 my $started = time;
-LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'a login trigger running past login_timeout refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres'), 'a login trigger running past login_timeout refuses the connection', sqlstate => '57014',
 	expected_stderr => qr/login triggers did not finish in time/);
 cmp_ok(time - $started, '<', 10, 'the refusal came well before the function would have finished');
 $ENV{PGOPTIONS} = '-c login_trigger.enabled=off';
@@ -132,7 +132,7 @@ $node->safe_psql('postgres', q{
 	SELECT pg_reload_conf();
 });
 is($node->safe_psql('postgres', 'SHOW app.gate'), 'passed', 'login_function runs at login');
-LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login_function refuses the connection',
+LoginTriggerTest::connect_fails($node, $node->connstr('postgres') . ' user=alice', 'a failing login_function refuses the connection', sqlstate => 'P0001',
 	expected_stderr => qr/gate closed for alice/);
 $node->safe_psql('postgres', "ALTER SYSTEM RESET login_trigger.login_function; SELECT pg_reload_conf()");
 

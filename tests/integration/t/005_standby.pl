@@ -32,7 +32,7 @@ my ($ret, $out, $err) = $standby->psql('postgres', 'SELECT pg_is_in_recovery(), 
 is($ret, 0, 'a superuser logs in to the standby although a login trigger writes');
 is($out, 't|yes', 'later login triggers still ran and their settings hold');
 like($err, qr/WARNING:  login_trigger trigger "a_audit" could not write on a standby/, 'the failed write is a warning');
-LoginTriggerTest::connect_fails($standby, $standby->connstr('postgres') . ' user=alice', 'policy is enforced on the standby',
+LoginTriggerTest::connect_fails($standby, $standby->connstr('postgres') . ' user=alice', 'policy is enforced on the standby', sqlstate => 'P0001',
 	expected_stderr => qr/alice may not use the standby/);
 LoginTriggerTest::connect_ok($primary, $primary->connstr('postgres') . ' user=alice', 'the same policy lets alice into the primary');
 

@@ -25,9 +25,9 @@ $node->safe_psql('postgres', q{
 my $tcp = 'host=127.0.0.1 port=' . $node->port . ' dbname=postgres';
 
 my $offset = -s $node->logfile;
-LoginTriggerTest::connect_fails($node, "$tcp user=alice password=wrong", 'a wrong password is refused',
+LoginTriggerTest::connect_fails($node, "$tcp user=alice password=wrong", 'a wrong password is refused', sqlstate => '28P01',
 	expected_stderr => qr/password authentication failed for user "alice"/);
-LoginTriggerTest::connect_fails($node, "$tcp user=alice password=wrong-again", 'twice');
+LoginTriggerTest::connect_fails($node, "$tcp user=alice password=wrong-again", 'twice', sqlstate => '28P01');
 is($node->safe_psql('postgres', "SELECT user_name, database_name, client_addr, method FROM login_trigger.auth_failures LIMIT 1"),
 	'alice|postgres|127.0.0.1|scram-sha-256', 'the failure is recorded with user, database, address and method');
 is($node->safe_psql('postgres', "SELECT failures FROM login_trigger.auth_failure_counts WHERE user_name = 'alice' AND client_addr = '127.0.0.1'"),

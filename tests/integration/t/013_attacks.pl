@@ -491,7 +491,7 @@ $node->safe_psql('postgres', q{
 ###########################################################################################
 # 6. Another session's context, and the authentication failures.
 LoginTriggerTest::connect_fails($node, connstr('alice', 'wrong_password', undef, ' password=wrong'),
-	'a failed authentication to keep', expected_stderr => qr/password authentication failed for user "alice"/);
+	'a failed authentication to keep', sqlstate => '28P01', expected_stderr => qr/password authentication failed for user "alice"/);
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION public.hold() RETURNS void LANGUAGE plpgsql AS $$
 	BEGIN

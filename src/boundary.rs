@@ -1,0 +1,122 @@
+//! Error boundaries that pass PostgreSQL's errors on exactly as raised, from src/shim/boundary.c.
+//!
+//! pgrx catches every error of a `pg_sys` call and hands it on as a Rust panic with some of its
+//! fields: a SQLSTATE pgrx does not know becomes XX000 and the CONTEXT lines are lost. Where that
+//! matters — a refused login must reach the client as the trigger raised it — the body runs
+//! inside a boundary written in C, and calls into PostgreSQL whose errors must stay intact are
+//! made without pgrx's guard ([`crate::pg_ext::Errors::AsRaised`]), so the error longjmps straight
+//! to the boundary. A Rust panic (or an error pgrx did catch) inside the body is raised again as a
+//! PostgreSQL error at the body's edge, with its fields and never a Rust backtrace.
+
+use crate::pg_ext::Errors;
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+use std::cell::Cell;
+use std::ffi::{CString, c_char, c_int, c_void};
+
+type Body = unsafe extern "C-unwind" fn(*mut c_void);
+
+unsafe extern "C-unwind" {
+    fn login_trigger_fatal_on_error(body: Body, arg: *mut c_void);
+    fn login_trigger_in_subtransaction(body: Body, arg: *mut c_void, tolerated: c_int) -> *mut c_char;
+    fn login_trigger_raise_error(
+        sqlerrcode: c_int,
+        message: *const c_char,
+        detail: *const c_char,
+        hint: *const c_char,
+    ) -> !;
+}
+
+thread_local! {
+    /// The error handler (`PG_exception_stack`) the innermost boundary installed.
+    static BOUNDARY_HANDLER: Cell<*mut pg_sys::sigjmp_buf> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Whether an error raised now would reach a boundary directly: the nearest error handler is one
+/// of ours (not a PL/pgSQL block or pgrx guard in between), or there is none at all and
+/// PostgreSQL reports the error as FATAL where it is raised. Only then may PostgreSQL be called
+/// with its errors left as raised, skipping the Rust frames in between.
+pub fn errors_reach_boundary() -> bool {
+    // SAFETY: reads a backend-local pointer.
+    let handler = unsafe { pg_sys::PG_exception_stack };
+    handler.is_null() || handler == BOUNDARY_HANDLER.get()
+}
+
+/// How a call into PostgreSQL made here should let its errors leave: as raised where they reach a
+/// boundary directly ([`errors_reach_boundary`]), else through pgrx's guard.
+pub fn errors_here() -> Errors {
+    if errors_reach_boundary() { Errors::AsRaised } else { Errors::Caught }
+}
+
+/// Runs `work`; any error that escapes it, PostgreSQL's or a Rust panic, ends the backend with
+/// FATAL carrying the error's SQLSTATE, message, detail, hint and CONTEXT.
+pub fn fatal_on_error<F: FnOnce()>(work: F) {
+    let mut work = Some(work);
+    let outer = BOUNDARY_HANDLER.get();
+    // SAFETY: the body gets a pointer to `work`, which outlives the call; on an error the
+    // process exits inside the C function, so nothing after it runs.
+    unsafe { login_trigger_fatal_on_error(body::<F>, (&raw mut work).cast()) };
+    BOUNDARY_HANDLER.set(outer);
+}
+
+/// Runs `work` in an internal subtransaction. An error with SQLSTATE `tolerated` is rolled back
+/// and its message returned; any other error is rolled back and re-raised as raised, so only call
+/// this where that reaches a boundary (inside [`fatal_on_error`]).
+pub fn in_subtransaction<F: FnOnce()>(tolerated: PgSqlErrorCode, work: F) -> Result<(), String> {
+    debug_assert!(errors_reach_boundary(), "in_subtransaction outside a boundary");
+    let mut work = Some(work);
+    let outer = BOUNDARY_HANDLER.get();
+    // SAFETY: as in fatal_on_error; the C function returns normally for a tolerated error, and
+    // the message it returns is palloc'd in the current memory context.
+    let message = unsafe { login_trigger_in_subtransaction(body::<F>, (&raw mut work).cast(), tolerated as c_int) };
+    BOUNDARY_HANDLER.set(outer);
+    if message.is_null() {
+        Ok(())
+    } else {
+        // SAFETY: a NUL-terminated string from pstrdup.
+        Err(unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned())
+    }
+}
+
+/// The body the C boundaries call: runs the closure, and raises what it panics with as a
+/// PostgreSQL error, which then travels to the boundary like any other.
+unsafe extern "C-unwind" fn body<F: FnOnce()>(arg: *mut c_void) {
+    // SAFETY: the C boundary installed its handler just before calling us.
+    BOUNDARY_HANDLER.set(unsafe { pg_sys::PG_exception_stack });
+    // SAFETY: `arg` is the `Option<F>` the wrapper above passed, taken once.
+    let work = unsafe { (*arg.cast::<Option<F>>()).take() }.expect("boundary body called once");
+    let caught = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
+        work();
+        None
+    }))
+    .catch_others(Some)
+    .execute();
+    if let Some(caught) = caught {
+        raise(caught);
+    }
+}
+
+/// Raises a caught panic as a PostgreSQL ERROR with its fields, without Rust values left behind:
+/// the strings are copied into the current memory context before the Rust ones are dropped.
+fn raise(caught: CaughtError) -> ! {
+    let report = match &caught {
+        CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => report,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    let palloc_copy = |text: Option<&str>| -> *const c_char {
+        text.map_or(std::ptr::null(), |text| {
+            let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: pstrdup copies a NUL-terminated string into the current memory context.
+            unsafe { pg_sys::pstrdup(text.as_ptr()) }
+        })
+    };
+    let code = report.sql_error_code() as c_int;
+    let message = palloc_copy(Some(report.message()));
+    let detail = palloc_copy(report.detail());
+    let hint = palloc_copy(report.hint());
+    drop(caught);
+    // SAFETY: the strings live in a PostgreSQL memory context; no Rust value with a destructor is
+    // live in this frame, and the error longjmps to the boundary that called the body.
+    unsafe { login_trigger_raise_error(code, message, detail, hint) }
+}

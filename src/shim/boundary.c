@@ -1,0 +1,108 @@
+/*
+ * Error boundaries written in C, because only C can install one: PG_TRY needs sigsetjmp, which
+ * Rust cannot call. pgrx's own boundary (around every pg_sys call) turns an error into a Rust
+ * panic and keeps only some of its fields: a SQLSTATE pgrx does not know becomes XX000 and the
+ * CONTEXT lines are lost. Code that must pass PostgreSQL's errors on exactly as raised calls
+ * PostgreSQL without pgrx's boundary and lets these catch what escapes.
+ *
+ * Both take a body (a Rust extern "C-unwind" function that catches its own panics and raises
+ * them as PostgreSQL errors, so nothing but a longjmp ever leaves it abnormally).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/elog.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+typedef void (*login_trigger_body) (void *arg);
+
+/*
+ * Runs body(arg); an ERROR that escapes it ends the backend with FATAL instead, every field of the
+ * error kept (SQLSTATE, message, detail, hint, CONTEXT, position). Used while a session starts:
+ * whatever fails there refuses the connection, on every version and whatever error handler the
+ * server has installed by then (on 16+ PostgresMain's, which would report a plain ERROR and then
+ * send ReadyForQuery).
+ */
+void
+login_trigger_fatal_on_error(login_trigger_body body, void *arg)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		body(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->elevel = FATAL;
+		ThrowErrorData(edata);
+		/* ThrowErrorData at FATAL does not return */
+		pg_unreachable();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * Runs body(arg) in an internal subtransaction, as a PL/pgSQL block with an EXCEPTION clause
+ * does. If body raises an error whose SQLSTATE is `tolerated`, the subtransaction is rolled back
+ * and the error's message is returned (palloc'd in the caller's memory context); any other error
+ * is re-raised as raised, after rolling back. Returns NULL when body succeeds.
+ */
+char *
+login_trigger_in_subtransaction(login_trigger_body body, void *arg, int tolerated)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	ResourceOwner caller_owner = CurrentResourceOwner;
+	char	   *message = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	/* Run the body in the caller's memory context, as PL/pgSQL does. */
+	MemoryContextSwitchTo(caller_context);
+
+	PG_TRY();
+	{
+		body(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(caller_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller_context);
+		CurrentResourceOwner = caller_owner;
+		if (edata->sqlerrcode != tolerated)
+			ReThrowError(edata);
+		message = edata->message ? pstrdup(edata->message) : pstrdup("");
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return message;
+}
+
+/*
+ * Raises an ERROR with exactly these fields (any may be NULL but message) and no others: for
+ * reporting a Rust panic caught inside a body without pgrx's reporting, which would append a
+ * Rust backtrace to the detail when the server's environment asks for backtraces.
+ */
+void
+login_trigger_raise_error(int sqlerrcode, const char *message, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(sqlerrcode),
+			 errmsg_internal("%s", message),
+			 detail ? errdetail_internal("%s", detail) : 0,
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
