@@ -20,6 +20,7 @@ fn main() {
     cc::Build::new()
         .file("src/shim/port.c")
         .file("src/shim/boundary.c")
+        .file("src/shim/dispatcher.c")
         .include(include)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-missing-field-initializers")

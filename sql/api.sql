@@ -19,6 +19,12 @@ ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_chec
 ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync;
 ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync_truncate;
 
+-- The function of the native event triggers through which DDL registrations fire, one per DDL
+-- event while it has registrations (src/registry/dispatchers.rs, src/ddl/native.rs).
+CREATE FUNCTION login_trigger.dispatch_ddl() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_dispatch_ddl';
+REVOKE EXECUTE ON FUNCTION login_trigger.dispatch_ddl() FROM PUBLIC;
+
 -- The registered triggers the way psql's \dy lists native event triggers, in firing order.
 CREATE VIEW login_trigger.triggers AS
 SELECT t.name,

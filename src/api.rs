@@ -4,8 +4,8 @@
 //! The rows they write are checked again by the catalog's own trigger (see `registry::maintain`).
 
 use crate::error::{OrRaise, Refusal};
-use crate::event::TriggerState;
-use crate::registry::validate;
+use crate::event::{Event, TriggerState};
+use crate::registry::{dispatchers, validate};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
@@ -93,6 +93,9 @@ fn create_trigger(
         ],
     )
     .unwrap_or_else(|error| error!("could not register trigger \"{name}\": {error}"));
+    if !accepted.event.is_session_event() {
+        dispatchers::ensure(accepted.event);
+    }
 }
 
 /// Removes a registration; with `if_exists`, a missing one is a notice instead of an error.
@@ -135,6 +138,17 @@ fn enable_trigger(name: Option<&str>, mode: Option<&str>) {
             .raise();
     }
     set_state(name, state);
+    // Also activates DDL registrations written by hand (or whose dispatcher a DBA dropped).
+    let event = Spi::get_one_with_args::<String>(
+        "SELECT event FROM login_trigger.event_trigger WHERE name OPERATOR(pg_catalog.=) $1",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .and_then(|event| Event::parse(&event).ok());
+    if let Some(event) = event.filter(|event| !event.is_session_event()) {
+        dispatchers::ensure(event);
+    }
 }
 
 /// Disables a registration; it stays registered and fires again once enabled.

@@ -20,6 +20,12 @@ type Body = unsafe extern "C-unwind" fn(*mut c_void);
 unsafe extern "C-unwind" {
     fn login_trigger_fatal_on_error(body: Body, arg: *mut c_void);
     fn login_trigger_in_subtransaction(body: Body, arg: *mut c_void, tolerated: c_int) -> *mut c_char;
+    fn login_trigger_call_catching(
+        body: Body,
+        arg: *mut c_void,
+        error_context: pg_sys::MemoryContext,
+    ) -> *mut pg_sys::ErrorData;
+    fn login_trigger_rethrow(edata: *mut pg_sys::ErrorData) -> !;
     fn login_trigger_raise_error(
         sqlerrcode: c_int,
         message: *const c_char,
@@ -77,6 +83,48 @@ pub fn in_subtransaction<F: FnOnce()>(tolerated: PgSqlErrorCode, work: F) -> Res
         // SAFETY: a NUL-terminated string from pstrdup.
         Err(unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned())
     }
+}
+
+/// A PostgreSQL error caught by [`catching`], held (in a memory context that outlives the Rust
+/// frames it travels through) until [`PgError::rethrow`] raises it again as it was raised.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a caught error must be raised again"]
+pub struct PgError(*mut pg_sys::ErrorData);
+
+impl PgError {
+    /// The error's SQLSTATE, as PostgreSQL encodes it.
+    pub fn sqlerrcode(self) -> i32 {
+        // SAFETY: the ErrorData copy lives until the error is raised again.
+        unsafe { (*self.0).sqlerrcode }
+    }
+
+    /// The error's message.
+    pub fn message(self) -> String {
+        // SAFETY: as above; the message is NUL-terminated or NULL.
+        unsafe { crate::context::cstr((*self.0).message).unwrap_or_default() }
+    }
+
+    /// Raises the error again with every field as raised. Call it where no Rust value with a
+    /// destructor is live between here and PostgreSQL's next error handler: an outermost frame.
+    pub fn rethrow(self) -> ! {
+        // SAFETY: the copy is intact; ReThrowError copies it into the error state and longjmps.
+        unsafe { login_trigger_rethrow(self.0) }
+    }
+}
+
+/// Makes a call into PostgreSQL and catches the error it raises, every field kept, so that the
+/// Rust frames above can unwind normally before the outermost raises it again
+/// ([`PgError::rethrow`]). `work` must only make the call (nothing with a destructor of its own).
+/// Between the catch and the rethrow nothing may touch the database.
+/// The caught error is copied into `error_context`, which must outlive the frames it is handed
+/// through.
+pub fn catching<F: FnOnce()>(error_context: pg_sys::MemoryContext, work: F) -> Result<(), PgError> {
+    let mut work = Some(work);
+    let outer = BOUNDARY_HANDLER.get();
+    // SAFETY: the body gets a pointer to `work`, which outlives the call.
+    let error = unsafe { login_trigger_call_catching(body::<F>, (&raw mut work).cast(), error_context) };
+    BOUNDARY_HANDLER.set(outer);
+    if error.is_null() { Ok(()) } else { Err(PgError(error)) }
 }
 
 /// The body the C boundaries call: runs the closure, and raises what it panics with as a

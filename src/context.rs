@@ -3,7 +3,6 @@
 //! and as a typed row (`login_trigger.session()`). The context belongs to the backend that fires:
 //! there is no way to read another session's.
 
-use crate::ddl::Command;
 use crate::error::Refusal;
 use crate::event::Event;
 use pgrx::PgSqlErrorCode;
@@ -41,6 +40,141 @@ impl LogoutReason {
             LogoutReason::Fatal => "fatal",
         }
     }
+}
+
+/// An object a command created or altered, as `pg_event_trigger_ddl_commands()` shows it.
+#[derive(Debug, Clone)]
+pub struct CommandObject {
+    /// NULL (native does so) for GRANT/REVOKE and ALTER DEFAULT PRIVILEGES, which name no object.
+    pub classid: Option<pg_sys::Oid>,
+    pub objid: Option<pg_sys::Oid>,
+    pub objsubid: Option<i32>,
+    pub command_tag: String,
+    pub object_type: Option<String>,
+    pub schema_name: Option<String>,
+    pub object_identity: Option<String>,
+    pub in_extension: bool,
+}
+
+/// A dropped object, as `pg_event_trigger_dropped_objects()` shows it.
+#[derive(Debug, Clone)]
+pub struct DroppedObject {
+    pub classid: pg_sys::Oid,
+    pub objid: pg_sys::Oid,
+    pub objsubid: i32,
+    pub original: bool,
+    pub normal: bool,
+    pub is_temporary: bool,
+    pub object_type: Option<String>,
+    pub schema_name: Option<String>,
+    pub object_name: Option<String>,
+    pub object_identity: Option<String>,
+    pub address_names: Vec<String>,
+    pub address_args: Vec<String>,
+}
+
+/// Where a DDL command's objects come from.
+#[derive(Debug, Clone)]
+pub enum Objects {
+    /// Fired from inside PostgreSQL's own event-trigger firing: its functions
+    /// (`pg_event_trigger_ddl_commands()` and the others) answer, asked when a trigger asks.
+    Native,
+    /// Fired from the ProcessUtility hook for a command native event triggers skip: what the
+    /// hook collected.
+    Collected { objects: Vec<CommandObject>, dropped: Vec<DroppedObject> },
+}
+
+/// What trigger functions see of a DDL command.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub tag: String,
+    /// This statement's text only, even in a multi-statement query string.
+    pub text: String,
+    /// At ddl_command_end, sql_drop and table_rewrite: how long the command has run.
+    pub elapsed_ms: Option<f64>,
+    pub objects: Objects,
+}
+
+impl Command {
+    fn objects(&self) -> Vec<CommandObject> {
+        match &self.objects {
+            Objects::Native => native_rows(
+                "SELECT classid, objid, objsubid, command_tag, object_type, schema_name, object_identity, \
+                 in_extension FROM pg_catalog.pg_event_trigger_ddl_commands()",
+                |row| {
+                    Ok(CommandObject {
+                        classid: row.get(1)?,
+                        objid: row.get(2)?,
+                        objsubid: row.get(3)?,
+                        command_tag: row.get(4)?.unwrap_or_default(),
+                        object_type: row.get(5)?,
+                        schema_name: row.get(6)?,
+                        object_identity: row.get(7)?,
+                        in_extension: row.get(8)?.unwrap_or(false),
+                    })
+                },
+            ),
+            Objects::Collected { objects, .. } => objects.clone(),
+        }
+    }
+
+    fn dropped(&self) -> Vec<DroppedObject> {
+        match &self.objects {
+            Objects::Native => native_rows(
+                "SELECT classid, objid, objsubid, original, normal, is_temporary, object_type, schema_name, \
+                 object_name, object_identity, address_names, address_args \
+                 FROM pg_catalog.pg_event_trigger_dropped_objects()",
+                |row| {
+                    Ok(DroppedObject {
+                        classid: row.get(1)?.unwrap_or(pg_sys::Oid::INVALID),
+                        objid: row.get(2)?.unwrap_or(pg_sys::Oid::INVALID),
+                        objsubid: row.get(3)?.unwrap_or(0),
+                        original: row.get(4)?.unwrap_or(false),
+                        normal: row.get(5)?.unwrap_or(false),
+                        is_temporary: row.get(6)?.unwrap_or(false),
+                        object_type: row.get(7)?,
+                        schema_name: row.get(8)?,
+                        object_name: row.get(9)?,
+                        object_identity: row.get(10)?,
+                        address_names: row
+                            .get::<Vec<Option<String>>>(11)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                        address_args: row
+                            .get::<Vec<Option<String>>>(12)?
+                            .unwrap_or_default()
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                    })
+                },
+            ),
+            Objects::Collected { dropped, .. } => dropped.clone(),
+        }
+    }
+
+    /// The table being rewritten and why (native firing only: the commands the hook fires for
+    /// never rewrite a table).
+    fn rewrite(&self) -> Option<(pg_sys::Oid, i32)> {
+        match &self.objects {
+            Objects::Native => native_rows(
+                "SELECT pg_catalog.pg_event_trigger_table_rewrite_oid(), \
+                 pg_catalog.pg_event_trigger_table_rewrite_reason()",
+                |row| Ok((row.get(1)?.unwrap_or(pg_sys::Oid::INVALID), row.get(2)?.unwrap_or(0))),
+            )
+            .into_iter()
+            .next(),
+            Objects::Collected { .. } => None,
+        }
+    }
+}
+
+/// Rows of one of PostgreSQL's event-trigger functions, asked while it fires.
+fn native_rows<T>(query: &str, row: impl Fn(pgrx::spi::SpiHeapTupleData) -> pgrx::spi::Result<T>) -> Vec<T> {
+    Spi::connect(|client| client.select(query, None, &[])?.map(row).collect::<pgrx::spi::Result<Vec<T>>>())
+        .unwrap_or_else(|error| error!("could not read the event-trigger context: {error}"))
 }
 
 /// Facts only some events have.
@@ -164,36 +298,41 @@ fn context_json() -> Value {
             if frame.event != Event::DdlCommandStart {
                 object.insert("elapsed_ms".into(), json!(command.elapsed_ms));
             }
-            if frame.event == Event::DdlCommandEnd {
-                let objects: Vec<Value> = command
-                    .objects
-                    .iter()
-                    .map(|o| {
-                        json!({"classid": o.classid.to_u32(), "objid": o.objid.to_u32(), "objsubid": o.objsubid,
-                               "command_tag": command.tag, "object_type": o.object_type,
-                               "schema_name": o.schema_name, "object_identity": o.object_identity,
-                               "in_extension": o.in_extension})
-                    })
-                    .collect();
-                object.insert("objects".into(), Value::Array(objects));
-            }
-            if let Some((table, reason)) = command.rewrite {
-                object.insert("table_oid".into(), json!(table.to_u32()));
-                object.insert("rewrite_reason".into(), json!(reason));
-            }
-            if frame.event == Event::SqlDrop {
-                let dropped: Vec<Value> = command
-                    .dropped
-                    .iter()
-                    .map(|d| {
-                        json!({"classid": d.classid.to_u32(), "objid": d.objid.to_u32(), "objsubid": d.objsubid,
-                               "original": d.original, "normal": d.normal, "is_temporary": d.is_temporary,
-                               "object_type": d.object_type, "schema_name": d.schema_name,
-                               "object_name": d.object_name, "object_identity": d.object_identity,
-                               "address_names": d.address_names, "address_args": d.address_args})
-                    })
-                    .collect();
-                object.insert("dropped".into(), Value::Array(dropped));
+            match frame.event {
+                Event::DdlCommandEnd => {
+                    let objects: Vec<Value> = command
+                        .objects()
+                        .iter()
+                        .map(|o| {
+                            json!({"classid": o.classid.map(pg_sys::Oid::to_u32), "objid": o.objid.map(pg_sys::Oid::to_u32), "objsubid": o.objsubid,
+                                   "command_tag": o.command_tag, "object_type": o.object_type,
+                                   "schema_name": o.schema_name, "object_identity": o.object_identity,
+                                   "in_extension": o.in_extension})
+                        })
+                        .collect();
+                    object.insert("objects".into(), Value::Array(objects));
+                }
+                Event::TableRewrite => {
+                    if let Some((table, reason)) = command.rewrite() {
+                        object.insert("table_oid".into(), json!(table.to_u32()));
+                        object.insert("rewrite_reason".into(), json!(reason));
+                    }
+                }
+                Event::SqlDrop => {
+                    let dropped: Vec<Value> = command
+                        .dropped()
+                        .iter()
+                        .map(|d| {
+                            json!({"classid": d.classid.to_u32(), "objid": d.objid.to_u32(), "objsubid": d.objsubid,
+                                   "original": d.original, "normal": d.normal, "is_temporary": d.is_temporary,
+                                   "object_type": d.object_type, "schema_name": d.schema_name,
+                                   "object_name": d.object_name, "object_identity": d.object_identity,
+                                   "address_names": d.address_names, "address_args": d.address_args})
+                        })
+                        .collect();
+                    object.insert("dropped".into(), Value::Array(dropped));
+                }
+                _ => {}
             }
         }
     }
@@ -269,9 +408,9 @@ fn ddl_command(event: Event, function: &str) -> Rc<Command> {
 fn ddl_commands() -> TableIterator<
     'static,
     (
-        name!(classid, pg_sys::Oid),
-        name!(objid, pg_sys::Oid),
-        name!(objsubid, i32),
+        name!(classid, Option<pg_sys::Oid>),
+        name!(objid, Option<pg_sys::Oid>),
+        name!(objsubid, Option<i32>),
         name!(command_tag, String),
         name!(object_type, Option<String>),
         name!(schema_name, Option<String>),
@@ -281,17 +420,17 @@ fn ddl_commands() -> TableIterator<
 > {
     let command = ddl_command(Event::DdlCommandEnd, "login_trigger.ddl_commands()");
     let rows: Vec<_> = command
-        .objects
-        .iter()
+        .objects()
+        .into_iter()
         .map(|o| {
             (
                 o.classid,
                 o.objid,
                 o.objsubid,
-                command.tag.clone(),
-                o.object_type.clone(),
-                o.schema_name.clone(),
-                o.object_identity.clone(),
+                o.command_tag,
+                o.object_type,
+                o.schema_name,
+                o.object_identity,
                 o.in_extension,
             )
         })
@@ -320,8 +459,8 @@ fn dropped_objects() -> TableIterator<
 > {
     let command = ddl_command(Event::SqlDrop, "login_trigger.dropped_objects()");
     let rows: Vec<_> = command
-        .dropped
-        .iter()
+        .dropped()
+        .into_iter()
         .map(|d| {
             (
                 d.classid,
@@ -330,12 +469,12 @@ fn dropped_objects() -> TableIterator<
                 d.original,
                 d.normal,
                 d.is_temporary,
-                d.object_type.clone(),
-                d.schema_name.clone(),
-                d.object_name.clone(),
-                d.object_identity.clone(),
-                d.address_names.clone(),
-                d.address_args.clone(),
+                d.object_type,
+                d.schema_name,
+                d.object_name,
+                d.object_identity,
+                d.address_names,
+                d.address_args,
             )
         })
         .collect();
@@ -346,7 +485,7 @@ fn dropped_objects() -> TableIterator<
 #[pg_extern(volatile, parallel_restricted)]
 fn table_rewrite_oid() -> pg_sys::Oid {
     let command = ddl_command(Event::TableRewrite, "login_trigger.table_rewrite_oid()");
-    command.rewrite.map_or(pg_sys::Oid::INVALID, |(table, _)| table)
+    command.rewrite().map_or(pg_sys::Oid::INVALID, |(table, _)| table)
 }
 
 /// Why it is rewritten, like `pg_event_trigger_table_rewrite_reason()`: 1 persistence, 2 default
@@ -354,26 +493,5 @@ fn table_rewrite_oid() -> pg_sys::Oid {
 #[pg_extern(volatile, parallel_restricted)]
 fn table_rewrite_reason() -> i32 {
     let command = ddl_command(Event::TableRewrite, "login_trigger.table_rewrite_reason()");
-    command.rewrite.map_or(0, |(_, reason)| reason)
-}
-
-/// The DDL commands of this session that failed or were refused by a trigger since the last call,
-/// oldest first; taking them empties the list. Failed commands roll back whatever a trigger wrote
-/// about them, so a later trigger (the next DDL's, or a logout trigger) records them.
-#[pg_extern(volatile, parallel_unsafe)]
-fn failed_ddl() -> TableIterator<
-    'static,
-    (
-        name!(at, Option<pgrx::datum::TimestampWithTimeZone>),
-        name!(command_tag, String),
-        name!(command_text, String),
-        name!(sqlstate, String),
-        name!(message, String),
-    ),
-> {
-    let rows: Vec<_> = crate::ddl::take_failed()
-        .into_iter()
-        .map(|f| (pgrx::datum::TimestampWithTimeZone::try_from(f.at).ok(), f.tag, f.text, f.sqlstate, f.message))
-        .collect();
-    TableIterator::new(rows)
+    command.rewrite().map_or(0, |(_, reason)| reason)
 }

@@ -25,6 +25,9 @@ impl Event {
         Event::TableRewrite,
     ];
 
+    /// The DDL events, whose registrations fire through a native event trigger per event.
+    pub const DDL: [Event; 4] = [Event::DdlCommandStart, Event::DdlCommandEnd, Event::SqlDrop, Event::TableRewrite];
+
     /// The name used in the catalog, in `TG_EVENT` and in the context.
     pub fn name(self) -> &'static str {
         match self {

@@ -4,6 +4,7 @@
 //! so PL/pgSQL sets `TG_EVENT` and `TG_TAG`. Functions returning `void` are called plainly and
 //! read their context from `login_trigger.context()`.
 
+use crate::boundary::PgError;
 use crate::event::Event;
 use crate::pg_ext;
 use crate::registry::cache::Registration;
@@ -52,55 +53,78 @@ impl<'a> From<&'a Registration> for Firing<'a> {
 /// With `tolerate_read_only` (login on a hot standby) each runs in a subtransaction, and an error
 /// that only says the transaction is read-only becomes a WARNING; any other error propagates as
 /// raised.
-pub fn fire_all(event: Event, tag: pg_sys::CommandTag::Type, firings: &[Firing], tolerate_read_only: bool) {
+///
+/// A function's error comes back as a value, every field kept, for the caller's outermost frame
+/// to raise again (`PgError::rethrow`) once the Rust frames in between have unwound.
+pub fn fire_all(
+    event: Event,
+    tag: pg_sys::CommandTag::Type,
+    parsetree: *mut pg_sys::Node,
+    firings: &[Firing],
+    tolerate_read_only: bool,
+) -> Result<(), PgError> {
     // SAFETY: check_stack_depth raises an ordinary error when the stack is too deep.
     unsafe { pg_sys::check_stack_depth() };
+    let occasion = Occasion { event, tag, parsetree };
     for (position, firing) in firings.iter().enumerate() {
         if position > 0 {
             // SAFETY: we are inside a transaction; makes the previous trigger's effects visible.
             unsafe { pg_sys::CommandCounterIncrement() };
         }
         if !tolerate_read_only {
-            fire_one(event, tag, firing.name, firing.function);
+            fire_one(&occasion, firing)?;
             continue;
         }
         let outcome = boundary::in_subtransaction(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, || {
-            fire_one(event, tag, firing.name, firing.function)
+            if let Err(error) = fire_one(&occasion, firing) {
+                error.rethrow();
+            }
         });
         if let Err(message) = outcome {
             warning!("login_trigger trigger \"{}\" could not write on a standby: {message}", firing.name);
         }
     }
+    Ok(())
+}
+
+/// What a trigger function is told in its `EventTriggerData`: the event, the command's tag, and
+/// (DDL) the command's parse tree, as native firing passes them.
+struct Occasion {
+    event: Event,
+    tag: pg_sys::CommandTag::Type,
+    parsetree: *mut pg_sys::Node,
 }
 
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
-fn fire_one(event: Event, tag: pg_sys::CommandTag::Type, name: &str, function: pg_sys::Oid) {
+fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
+    let Firing { name, function } = *firing;
     let Some(proc) = PgProc::new(function) else {
-        return;
+        return Ok(());
     };
     if !is_superuser(proc.proowner()) {
         warning!(
             "login_trigger trigger \"{name}\" skipped: function {} is not owned by a superuser",
             describe_function(function)
         );
-        return;
+        return Ok(());
     }
     let as_event_trigger = proc.prorettype() == crate::pg_ext::EVENT_TRIGGER_TYPE;
     drop(proc);
     context::with_trigger(name, || {
-        let _context_line = ErrorContextLine::push(name, event);
-        invoke(function, event, tag, as_event_trigger);
-    });
+        let _context_line = ErrorContextLine::push(name, occasion.event);
+        invoke(function, occasion, as_event_trigger)
+    })
 }
 
-fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as_event_trigger: bool) {
-    // The invocation's memory context and error-context line are live Rust values: a direct call
-    // is only sound where an error goes straight to one of our C boundaries (login) or ends the
-    // process where it is raised (logout), keeping the function's own SQLSTATE and CONTEXT; the
-    // values left behind are then freed with their memory context or the process.
-    let errors = boundary::errors_here();
+fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) -> Result<(), PgError> {
+    // The call is made inside a C boundary that catches its error with every field (custom
+    // SQLSTATE, CONTEXT) and hands it back, so that the invocation's memory context and
+    // error-context line are dropped normally before the error is raised again.
+    // SAFETY: reads the current memory context, which outlives the invocation's: the caught
+    // error is kept there.
+    let outer = unsafe { pg_sys::CurrentMemoryContext };
     let mut memory = PgMemoryContexts::new("login_trigger invocation");
     // SAFETY: the invocation context is a child of the current one, owned by `memory` and deleted
     // when it drops after the call; nothing allocated in it is used afterwards. Inside, see below.
@@ -108,9 +132,9 @@ fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as
         memory.switch_to(|_| {
             let mut trigger_data = pg_sys::EventTriggerData {
                 type_: pg_sys::NodeTag::T_EventTriggerData,
-                event: event_cstr(event).as_ptr(),
-                parsetree: std::ptr::null_mut(),
-                tag,
+                event: event_cstr(occasion.event).as_ptr(),
+                parsetree: occasion.parsetree,
+                tag: occasion.tag,
             };
             // fmgr_info fills a zeroed FmgrInfo for an existing function (it raises for a missing
             // one). The call info is palloc0'd with room for zero arguments, initialised as
@@ -130,11 +154,14 @@ fn invoke(function: pg_sys::Oid, event: Event, tag: pg_sys::CommandTag::Type, as
                 let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
                 pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
                 let call = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
-                pg_ext::call_postgres(errors, || call(fcinfo));
+                boundary::catching(outer, || {
+                    call(fcinfo);
+                })?;
                 pg_sys::pgstat_end_function_usage(&mut usage, true);
+                Ok(())
             }
         })
-    };
+    }
 }
 
 /// A `CONTEXT:` line naming the trigger on every message raised while it runs, so the server

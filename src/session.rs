@@ -29,15 +29,16 @@
 //! Logout runs from a `before_shmem_exit` callback: any open transaction of the session is rolled
 //! back, then the logout triggers run in a transaction of their own, which commits.
 
+use crate::boundary::{self, PgError};
 use crate::context::{self, Detail, LogoutReason};
 use crate::event::Event;
+use crate::fault;
 use crate::fire::{self, Firing};
 use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
 use crate::registry::shared::{self, SessionTriggers};
 use crate::registry::validate;
-use crate::{boundary, fault};
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::ffi::CString;
@@ -175,19 +176,24 @@ fn commit_transaction() {
 /// Runs `work` with the cancel timer armed for `timeout_ms` (0: no limit) and `event` marked
 /// as in progress, so that the timer's cancellation is reported as this phase timing out (see
 /// [`reword_timeout`]); the error itself is FATAL at this point, so it cannot be caught.
-fn with_timeout(event: Event, timeout_ms: i32, work: impl FnOnce()) {
+/// The phase stays marked after a failure, which is raised as FATAL right after: that is when the
+/// emit_log hook rewords it.
+fn with_timeout(event: Event, timeout_ms: i32, work: impl FnOnce() -> Result<(), PgError>) -> Result<(), PgError> {
     if timeout_ms > 0 {
         pg_ext::arm_cancel_timer(timeout_ms, event == Event::Logout);
     }
     PHASE.set(Some((event, timeout_ms)));
-    PgTryBuilder::new(AssertUnwindSafe(work))
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(work))
         .finally(move || {
-            PHASE.set(None);
             if timeout_ms > 0 {
                 pg_ext::disarm_cancel_timer();
             }
         })
         .execute();
+    if outcome.is_ok() {
+        PHASE.set(None);
+    }
+    outcome
 }
 
 /// Called by the emit_log hook for every FATAL: while login or logout triggers run, nothing but
@@ -221,18 +227,19 @@ pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
 
 /// Fires the login function setting and the login triggers of the session's database. Called
 /// once per client session, outside any transaction, before the first query, inside the refusal
-/// boundary (see the module header).
-pub fn login() {
+/// boundary (see the module header), which gets a trigger function's error back as a value to
+/// raise.
+pub fn login() -> Result<(), PgError> {
     fault::point("login.start");
     if !gucs::enabled() {
-        return;
+        return Ok(());
     }
     // SAFETY: reads a backend-local variable.
     let database = unsafe { pg_sys::MyDatabaseId };
     let known = shared::session_triggers(database);
     fault::point("login.summary");
     if gucs::login_function().is_none() && known.as_ref().is_some_and(|triggers| triggers.login.is_empty()) {
-        return;
+        return Ok(());
     }
     let generation = shared::generation();
     // SAFETY: reads the current memory context, restored after the login transaction (the main
@@ -250,14 +257,15 @@ pub fn login() {
             let firings: Vec<Firing> = setting.chain(firing_now(&triggers.login)).collect();
             // SAFETY: reads shared recovery state.
             let on_standby = unsafe { pg_sys::RecoveryInProgress() };
-            fire::fire_all(Event::Login, session_tag(Event::Login), &firings, on_standby);
-        });
-    });
+            fire::fire_all(Event::Login, session_tag(Event::Login), std::ptr::null_mut(), &firings, on_standby)
+        })
+    })?;
     fault::point("login.commit");
     commit_transaction();
     // SAFETY: switches back to the context saved above, which outlives the transaction.
     unsafe { pg_sys::MemoryContextSwitchTo(memory) };
     report_activity(c"");
+    Ok(())
 }
 
 fn report_activity(text: &std::ffi::CStr) {
@@ -320,6 +328,31 @@ fn client_exit_kind() -> LogoutReason {
     LogoutReason::ClientExit
 }
 
+/// Fires the logout triggers and the logout function setting, inside the logout transaction.
+fn fire_logout(
+    known: Option<SessionTriggers>,
+    database: pg_sys::Oid,
+    generation: Option<u64>,
+    reason: LogoutReason,
+) -> Result<(), PgError> {
+    let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
+    let setting = gucs::logout_function().and_then(|name| {
+        resolve_setting_function("login_trigger.logout_function", &name).map(|function| (name, function))
+    });
+    let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
+    let firings: Vec<Firing> = firing_now(&registered).chain(setting).collect();
+    if firings.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
+    let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
+    with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
+        context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
+            fire::fire_all(Event::Logout, session_tag(Event::Logout), std::ptr::null_mut(), &firings, false)
+        })
+    })
+}
+
 /// Fires the logout triggers of a session that logged in (the callback that calls this is
 /// registered only once login has succeeded). Runs inside `proc_exit`: output goes to the server
 /// log only, errors are FATAL (the backend is exiting anyway) and are logged with the trigger's
@@ -348,20 +381,9 @@ pub fn logout(exit_code: i32) {
     };
     let generation = shared::generation();
     begin_transaction();
-    let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
-    let setting = gucs::logout_function().and_then(|name| {
-        resolve_setting_function("login_trigger.logout_function", &name).map(|function| (name, function))
-    });
-    let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
-    let firings: Vec<Firing> = firing_now(&registered).chain(setting).collect();
-    if !firings.is_empty() {
-        // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
-        let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
-        with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
-            context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
-                fire::fire_all(Event::Logout, session_tag(Event::Logout), &firings, false);
-            });
-        });
+    if let Err(error) = fire_logout(known, database, generation, reason) {
+        // Raised here, where no Rust value is live; FATAL, the backend is exiting.
+        error.rethrow();
     }
     commit_transaction();
     // SAFETY: restores the interrupt holdoff proc_exit set.

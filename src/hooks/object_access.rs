@@ -42,5 +42,5 @@ unsafe extern "C-unwind" fn object_access(
             _ => {}
         }
     }
-    ddl::on_object_access(access, class_id, object_id, sub_id, arg);
+    ddl::collect::on_object_access(access, class_id, object_id, sub_id, arg);
 }

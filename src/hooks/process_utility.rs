@@ -1,12 +1,14 @@
 //! `ProcessUtility_hook`: one thin wrapper per PostgreSQL signature (13 has no `readOnlyTree`),
 //! each packing its arguments into [`Utility`] for the version-independent [`process_utility`],
-//! which asks `ddl` whether the command fires triggers and chains to the previous hook.
+//! which hands `ddl` a plain description of the statement and a callback that runs it, and
+//! chains to the previous hook.
 //!
 //! The wrappers are not `#[pg_guard]`ed: [`process_utility`] guards the Rust work itself, so that
-//! it can call the next hook unguarded when there is no Rust work (see [`Errors`]).
+//! the command's own errors (and its triggers') reach the client exactly as raised (see
+//! [`Errors`] and `boundary`).
 
-use crate::ddl;
 use crate::pg_ext::{self, Errors};
+use crate::{boundary, ddl};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
@@ -62,19 +64,39 @@ impl Utility {
 
 /// The hook's one version-independent body. Commands that fire no trigger (the vast majority:
 /// every `BEGIN`, `SET`, `CALL`, `DO`, and DDL nobody watches) go straight to the next hook from
-/// this frame, which owns nothing then, so their errors are not rewritten by pgrx's guard; the
-/// rest run under the guard, which Rust code needs.
+/// this frame, which owns nothing then. The others run under pgrx's guard for the Rust work, with
+/// the command itself called through `boundary::catching`: its error (or a trigger's) comes back
+/// as a value, the Rust frames unwind, and it is raised again here, untouched.
 fn process_utility(utility: Utility) {
+    // SAFETY: reads the planned statement PostgreSQL passed, valid for the call.
+    let statement = unsafe {
+        ddl::Statement {
+            node: (*utility.pstmt).utilityStmt,
+            query_string: utility.query_string,
+            location: (*utility.pstmt).stmt_location,
+            length: (*utility.pstmt).stmt_len,
+            subcommand: utility.context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND,
+        }
+    };
     // SAFETY: the guard turns an error or panic of the planning into a PostgreSQL ERROR.
-    let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&utility)) };
-    match plan {
-        // SAFETY: as above; the plan moves into the guarded call.
-        Some(plan) => unsafe {
-            pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || ddl::run_planned(&utility, plan))
-        },
+    let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&statement)) };
+    let Some(plan) = plan else {
         // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
         // (the wrappers below hold only raw pointers).
-        None => unsafe { utility.run(Errors::AsRaised) },
+        return unsafe { utility.run(Errors::AsRaised) };
+    };
+    // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
+    // inside a C boundary that catches its error with every field.
+    let outcome = unsafe {
+        pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || {
+            ddl::run(plan, &statement, || {
+                boundary::catching(pg_sys::CurrentMemoryContext, || utility.run(Errors::AsRaised))
+            })
+        })
+    };
+    if let Err(error) = outcome {
+        // Nothing with a destructor is live here: the error leaves as it was raised.
+        error.rethrow();
     }
 }
 

@@ -105,7 +105,11 @@ fn on_session_start() {
 /// that registration and the `Fired` status, nothing else.
 fn fire_login() {
     STATUS.set(Status::Firing);
-    boundary::fatal_on_error(session::login);
+    boundary::fatal_on_error(|| {
+        if let Err(error) = session::login() {
+            error.rethrow();
+        }
+    });
     // SAFETY: registers a callback run once while this backend exits.
     unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
     STATUS.set(Status::Fired);

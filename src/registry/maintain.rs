@@ -14,6 +14,7 @@
 //! login_trigger.registered_function depends on function …"), and `DROP FUNCTION … CASCADE` drops
 //! the carrier, after which the object-access hook removes the registration.
 
+use super::dispatchers;
 use super::validate::{self, Accepted};
 use super::{CARRIER_TABLES, SCHEMA, TABLE, cache, carrier_table_name};
 use crate::error::{OrRaise, Refusal};
@@ -90,9 +91,13 @@ fn event_trigger_sync<'a>(
     let operation = trigger.op().unwrap_or_else(|error| error!("{error}"));
     if matches!(operation, PgTriggerOperation::Truncate) {
         drop_all_carriers();
+        dispatchers::remove_all();
     } else if old != new {
         if let Some((name, _, event)) = &old {
             drop_carrier(carrier_table_name(*event), name);
+            if !event.is_session_event() && !has_registrations(*event) {
+                dispatchers::remove(*event);
+            }
         }
         if let Some((name, function, event)) = &new {
             create_carrier(carrier_table_name(*event), name, *function);
@@ -105,6 +110,17 @@ fn event_trigger_sync<'a>(
     // SAFETY: see above.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(registry) };
     Ok(None)
+}
+
+/// Whether the registry still has a registration of `event` (after this row's change).
+fn has_registrations(event: Event) -> bool {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM login_trigger.event_trigger WHERE event OPERATOR(pg_catalog.=) $1)",
+        &[event.name().into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(true)
 }
 
 /// The function carrier triggers execute. They are AFTER TRUNCATE triggers on a table nobody

@@ -11,6 +11,7 @@
 //! [`Event::ALL`]: crate::event::Event::ALL
 
 pub mod cache;
+pub mod dispatchers;
 pub mod maintain;
 pub mod shared;
 pub mod validate;

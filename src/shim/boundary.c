@@ -106,3 +106,36 @@ login_trigger_raise_error(int sqlerrcode, const char *message, const char *detai
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
+
+/*
+ * Runs body(arg) and catches the error it raises, if any: the error is copied into
+ * `error_context` (a memory context that outlives the call) and PostgreSQL's error state is
+ * flushed, so the Rust frames above can unwind normally (dropping what they own) and the
+ * outermost one raises the error again, untouched, with login_trigger_rethrow. Returns NULL when
+ * body succeeds. Between the catch and the rethrow nothing may run that touches the database.
+ */
+ErrorData *
+login_trigger_call_catching(login_trigger_body body, void *arg, MemoryContext error_context)
+{
+	ErrorData  *edata = NULL;
+
+	PG_TRY();
+	{
+		body(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(error_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+/* Raises an error caught by login_trigger_call_catching again, every field as it was raised. */
+void
+login_trigger_rethrow(ErrorData *edata)
+{
+	ReThrowError(edata);
+}

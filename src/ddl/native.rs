@@ -1,0 +1,144 @@
+//! The dispatcher: the function of the native event triggers through which DDL registrations
+//! fire (`login_trigger.dispatch_ddl()`, created per database and event by
+//! `registry::dispatchers`). PostgreSQL calls it from its own firing with the `EventTriggerData`
+//! of the command; it fires the registrations of that event whose tag filter and state match, in
+//! byte order of their names, passing the same data on. So `TG_EVENT`, `TG_TAG` and
+//! `pg_event_trigger_ddl_commands()`, `…_dropped_objects()`, `…_table_rewrite_oid()/_reason()`
+//! work inside registered functions exactly as inside native ones, a native event-trigger
+//! function can be registered unchanged, and the context functions return PostgreSQL's own rows.
+
+use super::statement;
+use crate::boundary::PgError;
+use crate::context::{Command, Objects};
+use crate::event::Event;
+use crate::fire;
+use crate::gucs;
+use crate::registry::cache;
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+/// `PG_FUNCTION_INFO_V1(login_trigger_dispatch_ddl)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pg_finfo_login_trigger_dispatch_ddl() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `login_trigger.dispatch_ddl()`. Not `#[pg_guard]`ed: the Rust work runs under pgrx's guard
+/// and hands back the error of a trigger function, which is raised again here, from a frame that
+/// owns nothing, exactly as the function raised it.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager with a valid `fcinfo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn login_trigger_dispatch_ddl(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the guard turns an error or panic of the Rust work into a PostgreSQL ERROR.
+    let outcome = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| dispatch(fcinfo)) };
+    if let Err(error) = outcome {
+        error.rethrow();
+    }
+    pg_sys::Datum::from(0)
+}
+
+fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
+    // SAFETY: fcinfo is valid; context is NULL or a node, checked by its tag before use (as
+    // CALLED_AS_EVENT_TRIGGER does).
+    let data = unsafe {
+        let context = (*fcinfo).context;
+        if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
+            error!("login_trigger.dispatch_ddl() can only be called by the event trigger manager");
+        }
+        &*context.cast::<pg_sys::EventTriggerData>()
+    };
+    // SAFETY: reads a backend-local flag.
+    if !gucs::enabled() || unsafe { pg_sys::IsBinaryUpgrade } {
+        return Ok(());
+    }
+    // SAFETY: the event name is a NUL-terminated static string of PostgreSQL's.
+    let Ok(event) = Event::parse(&unsafe { CStr::from_ptr(data.event) }.to_string_lossy()) else {
+        return Ok(());
+    };
+    // SAFETY: GetCommandTagName returns a static string for any tag.
+    let tag_name = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)) }.to_string_lossy().into_owned();
+    let replica = fire::replica_role();
+    let snapshot = cache::snapshot();
+    let triggers: Vec<_> =
+        snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(&tag_name), replica)).cloned().collect();
+    if triggers.is_empty() {
+        return Ok(());
+    }
+    let (text, elapsed_ms) = statement::innermost().unwrap_or_else(|| {
+        // SAFETY: debug_query_string is NULL or the query being run.
+        (crate::context::cstr(unsafe { pg_sys::debug_query_string }).unwrap_or_default(), 0.0)
+    });
+    let elapsed_ms = (event != Event::DdlCommandStart).then_some(elapsed_ms);
+    let command = Command { tag: tag_name, text, elapsed_ms, objects: Objects::Native };
+    super::fire_event(event, data.tag, data.parsetree, &triggers, command)
+}
+
+/// Whether PostgreSQL's own event triggers fire for this statement: its tag allows them, and,
+/// for the statements that `standard_ProcessUtility` sends to event-trigger processing only for
+/// some object types, that type is one `EventTriggerSupportsObjectType` accepts — the same test,
+/// so the two paths split the commands exactly where PostgreSQL does.
+pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) -> bool {
+    // SAFETY: command_tag_event_trigger_ok reads a static table; the node is the statement being
+    // run, read according to its tag.
+    unsafe {
+        if !pg_sys::command_tag_event_trigger_ok(tag) {
+            return false;
+        }
+        let object_type = match (*node).type_ {
+            pg_sys::NodeTag::T_GrantStmt => (*node.cast::<pg_sys::GrantStmt>()).objtype,
+            pg_sys::NodeTag::T_DropStmt => (*node.cast::<pg_sys::DropStmt>()).removeType,
+            pg_sys::NodeTag::T_RenameStmt => (*node.cast::<pg_sys::RenameStmt>()).renameType,
+            pg_sys::NodeTag::T_AlterObjectDependsStmt => (*node.cast::<pg_sys::AlterObjectDependsStmt>()).objectType,
+            pg_sys::NodeTag::T_AlterObjectSchemaStmt => (*node.cast::<pg_sys::AlterObjectSchemaStmt>()).objectType,
+            pg_sys::NodeTag::T_AlterOwnerStmt => (*node.cast::<pg_sys::AlterOwnerStmt>()).objectType,
+            pg_sys::NodeTag::T_CommentStmt => (*node.cast::<pg_sys::CommentStmt>()).objtype,
+            pg_sys::NodeTag::T_SecLabelStmt => (*node.cast::<pg_sys::SecLabelStmt>()).objtype,
+            _ => return true,
+        };
+        pg_sys::EventTriggerSupportsObjectType(object_type)
+    }
+}
+
+/// Whether `DROP EXTENSION` names login_trigger.
+pub fn drops_this_extension(node: *mut pg_sys::Node) -> bool {
+    // SAFETY: a DropStmt of extensions lists String nodes; the node is read according to its tag.
+    unsafe {
+        if (*node).type_ != pg_sys::NodeTag::T_DropStmt
+            || (*node.cast::<pg_sys::DropStmt>()).removeType != pg_sys::ObjectType::OBJECT_EXTENSION
+        {
+            return false;
+        }
+        let objects = (*node.cast::<pg_sys::DropStmt>()).objects;
+        let count = if objects.is_null() { 0 } else { (*objects).length as usize };
+        (0..count).any(|position| {
+            let name = (*(*objects).elements.add(position)).ptr_value;
+            crate::context::cstr(string_value(name)).as_deref() == Some("login_trigger")
+        })
+    }
+}
+
+#[cfg(any(feature = "pg13", feature = "pg14"))]
+unsafe fn string_value(node: *mut std::ffi::c_void) -> *const std::ffi::c_char {
+    // SAFETY: a Value node of type T_String holds its string in val.str_.
+    unsafe { (*node.cast::<pg_sys::Value>()).val.str_ }
+}
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+unsafe fn string_value(node: *mut std::ffi::c_void) -> *const std::ffi::c_char {
+    // SAFETY: a String node holds its string in sval.
+    unsafe { (*node.cast::<pg_sys::String>()).sval }
+}
+
+/// `event_triggers` (17+): off, PostgreSQL fires no event trigger, and we fire none either,
+/// on either path.
+#[cfg(any(feature = "pg17", feature = "pg18"))]
+pub fn event_triggers_enabled() -> bool {
+    // SAFETY: reads a backend-local setting.
+    unsafe { pg_sys::event_triggers }
+}
+#[cfg(not(any(feature = "pg17", feature = "pg18")))]
+pub fn event_triggers_enabled() -> bool {
+    true
+}
