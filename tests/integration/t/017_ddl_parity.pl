@@ -102,6 +102,9 @@ cmp_ok($statements, '>=', 150, "the native logger saw $statements statements of 
 is($differing, '0', "login_trigger's rows equal native's for every statement ($statements statements)");
 diag($node->safe_psql('side_by_side', "$diff_sql SELECT concat_ws(' | ', side, event, tg_tag, n, row_text) FROM differences ORDER BY stmt_at, event, n LIMIT 40"))
   if $differing ne '0';
+my $tags = $node->safe_psql('side_by_side', "SELECT count(DISTINCT tg_tag) FROM public.ddl_rows WHERE source = 'native'");
+note("command tags covered: $tags");
+LoginTriggerTest::figure('ddl_parity', 'command tags covered', $tags);
 LoginTriggerTest::figure('ddl_parity', 'statements compared', $statements);
 LoginTriggerTest::figure('ddl_parity', 'statements with equal rows', $statements - $differing);
 is($node->safe_psql('side_by_side', q{

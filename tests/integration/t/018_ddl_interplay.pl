@@ -1,0 +1,169 @@
+# DDL triggers beside everything else that decides whether and how event triggers fire, each
+# compared with native event triggers on the same input where native has the behaviour:
+# errors as raised (a server with RUST_BACKTRACE set included), the order between ours and a
+# user's native event triggers, login_trigger.enabled, session_replication_role, event_triggers
+# (17+), nested DDL, DROP EXTENSION, single-user mode, and "nothing registered costs nothing"
+# (no native machinery without registrations).
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin . '/..';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LoginTriggerTest;
+
+# The server inherits RUST_BACKTRACE: no client-visible field may carry a Rust backtrace anyway.
+$ENV{RUST_BACKTRACE} = '1';
+my $node = LoginTriggerTest::node('interplay', bare => 1);
+delete $ENV{RUST_BACKTRACE};
+my $major = $node->safe_psql('postgres', "SELECT current_setting('server_version_num')::int / 10000");
+
+my $functions = q{
+	CREATE FUNCTION public.refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN
+	  IF TG_TAG IN ('CREATE TABLE', 'CREATE ROLE') AND current_setting('app.refuse', true) = 'on' THEN
+	    RAISE EXCEPTION 'no % today', lower(TG_TAG) USING ERRCODE = 'LT001', DETAIL = 'refused detail', HINT = 'refused hint';
+	  END IF;
+	END $$;
+	CREATE TABLE public.fired (seq serial, who text, event text, tag text);
+	CREATE FUNCTION public.say() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.fired (who, event, tag) VALUES (coalesce(current_setting('app.who', true), '?'), TG_EVENT, TG_TAG); END $$;
+	CREATE FUNCTION public.say_native() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.fired (who, event, tag) VALUES ('native', TG_EVENT, TG_TAG); END $$;
+	CREATE FUNCTION public.say_ours() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.fired (who, event, tag) VALUES ('ours', TG_EVENT, TG_TAG); END $$;
+};
+$node->safe_psql('postgres', 'CREATE DATABASE native_db; CREATE DATABASE ours_db;');
+$node->safe_psql('native_db', $functions . q{
+	CREATE EVENT TRIGGER refuse ON ddl_command_start EXECUTE FUNCTION public.refuse();});
+$node->safe_psql('ours_db', $functions . q{
+	CREATE EXTENSION login_trigger;
+	SELECT login_trigger.create_trigger('refuse', 'ddl_command_start', 'public.refuse()');});
+
+# The error a statement raises, as a client sees it with every field (VERBOSITY verbose), minus
+# the source location, which names the raising C function.
+sub error_of
+{
+	my ($db, $sql, %opts) = @_;
+	my ($ret, $stdout, $stderr) = LoginTriggerTest::psql_at($node, $node->connstr($db),
+		"\\set VERBOSITY verbose\nSET app.refuse = on;\n$sql");
+	$stderr =~ s/^LOCATION:.*\n?//mg;
+	return $stderr;
+}
+
+# 1. A trigger function's error: as from a native event trigger (ours adds a CONTEXT line that
+#    names the registration), never with a Rust backtrace.
+my $native = error_of('native_db', 'CREATE TABLE public.t (a int);');
+my $ours = error_of('ours_db', 'CREATE TABLE public.t (a int);');
+note("native event trigger:\n$native\nlogin_trigger:\n$ours");
+like($ours, qr/ERROR:  LT001: no create table today/, 'a DDL trigger error keeps its custom SQLSTATE and message');
+like($ours, qr/DETAIL:  refused detail/, 'and its detail');
+like($ours, qr/HINT:  refused hint/, 'and its hint');
+like($ours, qr/CONTEXT:  PL\/pgSQL function refuse\(\) line \d+ at RAISE\nlogin_trigger trigger "refuse" \(ddl_command_start\)/,
+	'and its CONTEXT, with the registration named');
+(my $ours_without_name = $ours) =~ s/\nlogin_trigger trigger "refuse" \(ddl_command_start\)//;
+is($ours_without_name, $native, 'otherwise exactly the error a native event trigger gives');
+unlike($ours, qr/backtrace|rust_begin_unwind|panicking|\.rs:\d+/, 'no Rust backtrace although the server has RUST_BACKTRACE');
+
+# ... also on the hook path (a command native never fires for: no reference to compare with).
+my $hook = error_of('ours_db', 'CREATE ROLE refused_role;');
+like($hook, qr/ERROR:  LT001: no create role today\nDETAIL:  refused detail\nHINT:  refused hint\nCONTEXT:  PL\/pgSQL function refuse\(\) line \d+ at RAISE\nlogin_trigger trigger "refuse" \(ddl_command_start\)/,
+	'a hook-path DDL trigger error keeps SQLSTATE, detail, hint and CONTEXT');
+unlike($hook, qr/backtrace|panicking|\.rs:\d+/, 'with no Rust backtrace');
+
+# The command's own error when triggers fire: as without them.
+my $own = 'CREATE TABLE public.fired (a int);';
+is(error_of('ours_db', "RESET app.refuse; $own"), error_of('native_db', "RESET app.refuse; $own"),
+	"a command's own error is the same with our triggers registered");
+my $own_role = "CREATE ROLE postgres;";
+like(error_of('ours_db', "RESET app.refuse; $own_role"), qr/ERROR:  42710: role "postgres" already exists\n?$/,
+	"a hook-path command's own error keeps its SQLSTATE, and nothing is added");
+$node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('refuse')");
+
+# 2. Order beside a user's native event triggers: all by name, ours at their dispatcher's name
+#    (login_trigger_<event>), as native orders event triggers.
+$node->safe_psql('ours_db', q{
+	CREATE EVENT TRIGGER aaa_native ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	CREATE EVENT TRIGGER zzz_native ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	SELECT login_trigger.create_trigger('z_ours', 'ddl_command_end', 'public.say_ours()');
+	SELECT login_trigger.create_trigger('a_ours', 'ddl_command_end', 'public.say_ours()');
+	TRUNCATE public.fired;
+	CREATE TABLE public.ordered (a int);
+});
+is($node->safe_psql('ours_db', "SELECT string_agg(who, ',' ORDER BY seq) FROM public.fired"),
+	'native,ours,ours,native', 'aaa_native, then ours in name order (a_ours, z_ours) as login_trigger_ddl_command_end, then zzz_native');
+$node->safe_psql('ours_db', 'DROP EVENT TRIGGER aaa_native; DROP EVENT TRIGGER zzz_native;');
+
+# 3. Switches: each compared with what it does to native event triggers.
+sub fired_after
+{
+	my ($settings, $sql) = @_;
+	$node->safe_psql('ours_db', 'TRUNCATE public.fired');
+	$node->safe_psql('ours_db', "$settings; $sql");
+	return $node->safe_psql('ours_db', "SELECT count(*) FROM public.fired WHERE who = 'ours'");
+}
+is(fired_after('SET login_trigger.enabled = off', 'CREATE TABLE public.off1 (a int)'), '0',
+	'login_trigger.enabled = off: ours do not fire');
+is(fired_after('SET session_replication_role = replica', 'CREATE TABLE public.replica1 (a int)'), '0',
+	'session_replication_role = replica: origin registrations do not fire (as native ENABLE triggers)');
+$node->safe_psql('ours_db', "SELECT login_trigger.enable_trigger('a_ours', 'replica')");
+is(fired_after('SET session_replication_role = replica', 'CREATE TABLE public.replica2 (a int)'), '1',
+	'a replica registration fires in replica mode');
+$node->safe_psql('ours_db', "SELECT login_trigger.enable_trigger('a_ours', 'always')");
+is(fired_after('SET session_replication_role = replica', 'CREATE TABLE public.replica3 (a int)'), '1',
+	'an always registration fires in replica mode');
+is(fired_after('', 'CREATE TABLE public.origin1 (a int)'), '2', 'both fire in origin mode');
+SKIP:
+{
+	skip 'event_triggers exists from PostgreSQL 17 on', 2 if $major < 17;
+	is(fired_after('SET event_triggers = off', 'CREATE TABLE public.evt_off (a int)'), '0',
+		'event_triggers = off: ours do not fire for commands native covers');
+	is(fired_after('SET event_triggers = off', 'CREATE ROLE evt_off_role'), '0', 'nor for the others');
+	$node->safe_psql('ours_db', 'DROP ROLE evt_off_role');
+}
+
+# 4. Nested DDL: DDL run by a function fires ours once per command, as native.
+$node->safe_psql('ours_db', q{
+	CREATE EVENT TRIGGER nested_native ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	TRUNCATE public.fired;
+	DO $$BEGIN CREATE TABLE public.nested1 (a int); EXECUTE 'CREATE TABLE public.nested2 (a int)'; END$$;
+});
+is($node->safe_psql('ours_db', "SELECT count(*) FILTER (WHERE who = 'ours') || '/' || count(*) FILTER (WHERE who = 'native') FROM public.fired"),
+	'4/2', 'DDL in a DO block: each of the 2 registrations fires for each command, as the native trigger does');
+$node->safe_psql('ours_db', 'DROP EVENT TRIGGER nested_native');
+
+# 5. Nothing registered costs nothing: no native event trigger of ours without registrations.
+my $dispatchers = "SELECT string_agg(evtname, ',' ORDER BY evtname) FROM pg_event_trigger WHERE evtname LIKE 'login_trigger%'";
+is($node->safe_psql('ours_db', $dispatchers), 'login_trigger_ddl_command_end', 'one dispatcher while end triggers are registered');
+$node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('a_ours'); SELECT login_trigger.drop_trigger('z_ours')");
+is($node->safe_psql('ours_db', $dispatchers), '', 'none once the last registration is gone');
+is($node->safe_psql('native_db', $dispatchers), '', 'none in a database without the extension');
+
+# 6. DROP EXTENSION with registrations: no CASCADE needed, no dispatcher left behind.
+$node->safe_psql('ours_db', q{
+	SELECT login_trigger.create_trigger('gone_end', 'ddl_command_end', 'public.say_ours()');
+	SELECT login_trigger.create_trigger('gone_drop', 'sql_drop', 'public.say_ours()');
+	DROP EXTENSION login_trigger;
+});
+is($node->safe_psql('ours_db', $dispatchers), '', 'DROP EXTENSION removes the dispatchers');
+is(fired_after('', 'CREATE TABLE public.after_drop (a int)'), '0', 'and nothing of ours fires afterwards');
+
+# 7. Single-user mode: native event triggers do not fire there; neither do ours.
+$node->safe_psql('ours_db', q{
+	CREATE EXTENSION login_trigger;
+	SELECT login_trigger.create_trigger('single', 'ddl_command_end', 'public.say_ours()');
+	CREATE EVENT TRIGGER single_native ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	TRUNCATE public.fired;
+});
+$node->stop;
+my ($single_out, $single_err) = ('', '');
+IPC::Run::run([ 'postgres', '--single', '-D', $node->data_dir, 'ours_db' ],
+	'<', \"CREATE TABLE public.single_user (a int);\n", '>', \$single_out, '2>', \$single_err);
+$node->start;
+is($node->safe_psql('ours_db', "SELECT count(*) FROM pg_class WHERE relname = 'single_user'"), '1',
+	'single-user mode runs DDL with the library loaded');
+is($node->safe_psql('ours_db', 'SELECT count(*) FROM public.fired'), '0', 'and, as native, fires no DDL trigger');
+
+$node->stop;
+done_testing();
