@@ -84,17 +84,8 @@ pub fn ensure(event: Event) {
 
 /// Removes the event's dispatcher, if it exists.
 pub fn remove(event: Event) {
-    let Some(oid) = oid(event) else { return };
-    let address = pg_sys::ObjectAddress { classId: pg_sys::EventTriggerRelationId, objectId: oid, objectSubId: 0 };
-    // SAFETY: the address names an existing event trigger nothing depends on; an internal
-    // deletion is not reported to event triggers.
-    unsafe {
-        pg_sys::performDeletion(
-            &address,
-            pg_sys::DropBehavior::DROP_RESTRICT,
-            pg_sys::PERFORM_DELETION_INTERNAL as i32,
-        );
-        pg_sys::CommandCounterIncrement();
+    if let Some(oid) = oid(event) {
+        super::drop_bookkeeping(pg_sys::EventTriggerRelationId, oid);
     }
 }
 

@@ -192,17 +192,7 @@ fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys
 fn drop_carrier(carrier_table_name: &std::ffi::CStr, name: &str) {
     let table = carrier_table(carrier_table_name);
     if let Some(carrier) = carrier_oid(table, name) {
-        let address = pg_sys::ObjectAddress { classId: pg_sys::TriggerRelationId, objectId: carrier, objectSubId: 0 };
-        // SAFETY: the address names an existing trigger that nothing depends on; an internal
-        // deletion is not reported to event triggers.
-        unsafe {
-            pg_sys::performDeletion(
-                &address,
-                pg_sys::DropBehavior::DROP_RESTRICT,
-                pg_sys::PERFORM_DELETION_INTERNAL as i32,
-            );
-            pg_sys::CommandCounterIncrement();
-        }
+        super::drop_bookkeeping(pg_sys::TriggerRelationId, carrier);
     }
     clear_has_triggers_when_empty(table);
 }

@@ -36,3 +36,20 @@ pub fn carrier_table_name(event: crate::event::Event) -> &'static std::ffi::CStr
 
 /// Every carrier table.
 pub const CARRIER_TABLES: [&std::ffi::CStr; 3] = [CARRIER_TABLE, LOGIN_CARRIER_TABLE, LOGOUT_CARRIER_TABLE];
+
+/// Drops one object of the extension's bookkeeping (a carrier trigger, a dispatcher) that nothing
+/// depends on, as an internal deletion, which is not reported to event triggers, and makes the
+/// drop visible to the rest of the command.
+fn drop_bookkeeping(class_id: pgrx::pg_sys::Oid, object_id: pgrx::pg_sys::Oid) {
+    use pgrx::pg_sys;
+    let address = pg_sys::ObjectAddress { classId: class_id, objectId: object_id, objectSubId: 0 };
+    // SAFETY: the caller names an existing object; performDeletion raises for anything else.
+    unsafe {
+        pg_sys::performDeletion(
+            &address,
+            pg_sys::DropBehavior::DROP_RESTRICT,
+            pg_sys::PERFORM_DELETION_INTERNAL as i32,
+        );
+        pg_sys::CommandCounterIncrement();
+    }
+}
