@@ -26,6 +26,7 @@ unsafe extern "C-unwind" {
         error_context: pg_sys::MemoryContext,
     ) -> *mut pg_sys::ErrorData;
     fn login_trigger_rethrow(edata: *mut pg_sys::ErrorData) -> !;
+    fn login_trigger_raise_fatal(edata: *mut pg_sys::ErrorData) -> !;
     fn login_trigger_raise_error(
         sqlerrcode: c_int,
         message: *const c_char,
@@ -109,6 +110,13 @@ impl PgError {
     pub fn rethrow(self) -> ! {
         // SAFETY: the copy is intact; ReThrowError copies it into the error state and longjmps.
         unsafe { login_trigger_rethrow(self.0) }
+    }
+
+    /// Raises the error again as FATAL, every other field as raised: while the backend exits,
+    /// where an ERROR must not be handed to the main loop's handler.
+    pub fn raise_fatal(self) -> ! {
+        // SAFETY: the copy is intact; ThrowErrorData copies it into the error state.
+        unsafe { login_trigger_raise_fatal(self.0) }
     }
 }
 

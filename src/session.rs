@@ -382,8 +382,9 @@ pub fn logout(exit_code: i32) {
     let generation = shared::generation();
     begin_transaction();
     if let Err(error) = fire_logout(known, database, generation, reason) {
-        // Raised here, where no Rust value is live; FATAL, the backend is exiting.
-        error.rethrow();
+        // Raised here, where no Rust value is live, as FATAL: the backend is exiting, and an ERROR
+        // rethrown now would go to the main loop's handler, which is still installed.
+        error.raise_fatal();
     }
     commit_transaction();
     // SAFETY: restores the interrupt holdoff proc_exit set.

@@ -93,7 +93,7 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
         // DROP EXTENSION needs no CASCADE (a restored dispatcher has no dependency on it).
         dispatchers::remove_all();
     }
-    if !crate::command_tag::is_ddl(&tag_name, tag) {
+    if !crate::command_tag::is_ddl(&tag_name, tag) || native::names_dispatcher(statement.node) {
         return None;
     }
     let snapshot = cache::snapshot();

@@ -102,6 +102,64 @@ pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) ->
     }
 }
 
+/// Whether the statement creates, alters or drops one of our dispatchers (pg_restore creating them
+/// last, `--clean` dropping them first, a DBA disabling one): bookkeeping, which fires nothing of
+/// ours, as native event triggers fire nothing for event-trigger commands.
+pub fn names_dispatcher(node: *mut pg_sys::Node) -> bool {
+    let is_dispatcher = |name: *const std::ffi::c_char| {
+        crate::context::cstr(name).is_some_and(|name| {
+            Event::DDL.iter().any(|event| crate::registry::dispatchers::name(*event).to_bytes() == name.as_bytes())
+        })
+    };
+    // SAFETY: the node is the statement being run, read according to its tag.
+    unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_CreateEventTrigStmt => {
+                is_dispatcher((*node.cast::<pg_sys::CreateEventTrigStmt>()).trigname)
+            }
+            pg_sys::NodeTag::T_AlterEventTrigStmt => {
+                is_dispatcher((*node.cast::<pg_sys::AlterEventTrigStmt>()).trigname)
+            }
+            pg_sys::NodeTag::T_DropStmt
+                if (*node.cast::<pg_sys::DropStmt>()).removeType == pg_sys::ObjectType::OBJECT_EVENT_TRIGGER =>
+            {
+                names_in(node.cast()).iter().any(|name| is_dispatcher(*name))
+            }
+            // ALTER EVENT TRIGGER … OWNER TO / RENAME TO, COMMENT ON EVENT TRIGGER: the object is
+            // the trigger's name.
+            pg_sys::NodeTag::T_AlterOwnerStmt
+                if (*node.cast::<pg_sys::AlterOwnerStmt>()).objectType == pg_sys::ObjectType::OBJECT_EVENT_TRIGGER =>
+            {
+                is_dispatcher(string_value((*node.cast::<pg_sys::AlterOwnerStmt>()).object.cast()))
+            }
+            pg_sys::NodeTag::T_RenameStmt
+                if (*node.cast::<pg_sys::RenameStmt>()).renameType == pg_sys::ObjectType::OBJECT_EVENT_TRIGGER =>
+            {
+                is_dispatcher(string_value((*node.cast::<pg_sys::RenameStmt>()).object.cast()))
+            }
+            pg_sys::NodeTag::T_CommentStmt
+                if (*node.cast::<pg_sys::CommentStmt>()).objtype == pg_sys::ObjectType::OBJECT_EVENT_TRIGGER =>
+            {
+                is_dispatcher(string_value((*node.cast::<pg_sys::CommentStmt>()).object.cast()))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The names a DROP statement of unqualified objects (extensions, event triggers) lists.
+///
+/// # Safety
+/// `drop` is a valid DropStmt whose objects are String nodes.
+unsafe fn names_in(drop: *mut pg_sys::DropStmt) -> Vec<*const std::ffi::c_char> {
+    // SAFETY: as the function's contract says.
+    unsafe {
+        let objects = (*drop).objects;
+        let count = if objects.is_null() { 0 } else { (*objects).length as usize };
+        (0..count).map(|position| string_value((*(*objects).elements.add(position)).ptr_value)).collect()
+    }
+}
+
 /// Whether `DROP EXTENSION` names login_trigger.
 pub fn drops_this_extension(node: *mut pg_sys::Node) -> bool {
     // SAFETY: a DropStmt of extensions lists String nodes; the node is read according to its tag.
@@ -111,12 +169,7 @@ pub fn drops_this_extension(node: *mut pg_sys::Node) -> bool {
         {
             return false;
         }
-        let objects = (*node.cast::<pg_sys::DropStmt>()).objects;
-        let count = if objects.is_null() { 0 } else { (*objects).length as usize };
-        (0..count).any(|position| {
-            let name = (*(*objects).elements.add(position)).ptr_value;
-            crate::context::cstr(string_value(name)).as_deref() == Some("login_trigger")
-        })
+        names_in(node.cast()).into_iter().any(|name| crate::context::cstr(name).as_deref() == Some("login_trigger"))
     }
 }
 

@@ -14,7 +14,9 @@
 //! do, and the restore's own commands fire nothing of ours. Rows restored or inserted by hand do
 //! not create one (that would fire in the middle of a restore); the API does.
 
+use crate::error::Refusal;
 use crate::event::Event;
+use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use std::ffi::{CStr, c_char};
 
@@ -61,9 +63,36 @@ pub fn active(event: Event) -> bool {
     }
 }
 
+/// Whether an event trigger calls `login_trigger.dispatch_ddl()`.
+fn calls_dispatcher(event_trigger: pg_sys::Oid) -> bool {
+    // SAFETY: syscache lookups of an existing event trigger and its function, released at once;
+    // the name lookups return NULL for a missing object.
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::EVENTTRIGGEROID as i32, event_trigger.into());
+        if tuple.is_null() {
+            return false;
+        }
+        let function = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_event_trigger>(tuple)).evtfoid;
+        pg_sys::ReleaseSysCache(tuple);
+        let schema = crate::context::cstr(pg_sys::get_namespace_name(pg_sys::get_func_namespace(function)));
+        let name = crate::context::cstr(pg_sys::get_func_name(function));
+        schema.as_deref() == Some("login_trigger") && name.as_deref() == Some("dispatch_ddl")
+    }
+}
+
 /// Creates the event's dispatcher unless it exists. Superusers only (CreateEventTrigger checks).
+/// An event trigger of that name that is not ours is an error rather than silently taken for one.
 pub fn ensure(event: Event) {
-    if oid(event).is_some() {
+    if let Some(existing) = oid(event) {
+        if !calls_dispatcher(existing) {
+            Refusal::new(
+                PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+                format!("event trigger \"{}\" is not login_trigger's", name(event).to_string_lossy()),
+            )
+            .detail("login_trigger fires DDL registrations through an event trigger of that name.")
+            .hint("Rename or drop that event trigger.")
+            .raise();
+        }
         return;
     }
     let event_name = std::ffi::CString::new(event.name()).unwrap_or_default();

@@ -139,3 +139,16 @@ login_trigger_rethrow(ErrorData *edata)
 {
 	ReThrowError(edata);
 }
+
+/*
+ * Raises an error caught by login_trigger_call_catching again as FATAL, every field kept: for
+ * code running while the backend exits (logout), where a rethrown ERROR would be handed to
+ * whatever handler is still installed instead of ending the process.
+ */
+void
+login_trigger_raise_fatal(ErrorData *edata)
+{
+	edata->elevel = FATAL;
+	ThrowErrorData(edata);
+	pg_unreachable();
+}

@@ -73,6 +73,8 @@ my $offset = -s $node->logfile;
 session('breaks')->quit;
 ok($node->wait_for_log(qr/logout audit is broken/, $offset), 'the logout error is logged');
 my $log = slurp_file($node->logfile, $offset);
+like($log, qr/\] P0001 .*FATAL:  logout audit is broken/, 'as FATAL with its SQLSTATE: the backend ends there');
+unlike($log, qr/ERROR:  logout audit is broken/, 'never as an ERROR handed back to the main loop');
 like($log, qr/login_trigger trigger "p_broken" \(logout\)/, 'the log names the failing trigger');
 unlike($log, qr/terminated by signal|server process .* was terminated/, 'no backend crashed');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server accepts connections');

@@ -13,6 +13,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use LoginTriggerTest;
 
+my ($ret, $stdout, $stderr);
+
 # The server inherits RUST_BACKTRACE: no client-visible field may carry a Rust backtrace anyway.
 $ENV{RUST_BACKTRACE} = '1';
 my $node = LoginTriggerTest::node('interplay', bare => 1);
@@ -139,6 +141,12 @@ is($node->safe_psql('ours_db', $dispatchers), 'login_trigger_ddl_command_end', '
 $node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('a_ours'); SELECT login_trigger.drop_trigger('z_ours')");
 is($node->safe_psql('ours_db', $dispatchers), '', 'none once the last registration is gone');
 is($node->safe_psql('native_db', $dispatchers), '', 'none in a database without the extension');
+$node->safe_psql('ours_db', 'CREATE EVENT TRIGGER login_trigger_sql_drop ON sql_drop EXECUTE FUNCTION public.say_native()');
+($ret, $stdout, $stderr) = $node->psql('ours_db', "\\set VERBOSITY verbose\nSELECT login_trigger.create_trigger('taken', 'sql_drop', 'public.say_ours()')");
+like($stderr, qr/ERROR:  42710: event trigger "login_trigger_sql_drop" is not login_trigger's/,
+	"a user's event trigger with a dispatcher's name is not taken for ours");
+is($node->safe_psql('ours_db', "SELECT count(*) FROM login_trigger.event_trigger WHERE name = 'taken'"), '0', 'and nothing is registered');
+$node->safe_psql('ours_db', 'DROP EVENT TRIGGER login_trigger_sql_drop');
 
 # 6. DROP EXTENSION with registrations: no CASCADE needed, no dispatcher left behind.
 $node->safe_psql('ours_db', q{
