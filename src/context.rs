@@ -171,10 +171,26 @@ impl Command {
     }
 }
 
-/// Rows of one of PostgreSQL's event-trigger functions, asked while it fires.
-fn native_rows<T>(query: &str, row: impl Fn(pgrx::spi::SpiHeapTupleData) -> pgrx::spi::Result<T>) -> Vec<T> {
-    Spi::connect(|client| client.select(query, None, &[])?.map(row).collect::<pgrx::spi::Result<Vec<T>>>())
-        .unwrap_or_else(|error| error!("could not read the event-trigger context: {error}"))
+/// Rows of one of PostgreSQL's event-trigger functions, asked while it fires. Each query is
+/// planned once per backend (a DDL trigger may ask at every command).
+fn native_rows<T>(query: &'static str, row: impl Fn(pgrx::spi::SpiHeapTupleData) -> pgrx::spi::Result<T>) -> Vec<T> {
+    Spi::connect(|client| {
+        let known = NATIVE_PLANS.with_borrow(|plans| plans.iter().any(|(text, _)| *text == query));
+        if !known {
+            let plan = client.prepare(query, &[])?.keep();
+            NATIVE_PLANS.with_borrow_mut(|plans| plans.push((query, plan)));
+        }
+        NATIVE_PLANS.with_borrow(|plans| {
+            let (_, plan) = plans.iter().find(|(text, _)| *text == query).expect("planned above");
+            client.select(plan, None, &[])?.map(&row).collect::<pgrx::spi::Result<Vec<T>>>()
+        })
+    })
+    .unwrap_or_else(|error| error!("could not read the event-trigger context: {error}"))
+}
+
+thread_local! {
+    /// The kept plans of [`native_rows`]' queries, by query text.
+    static NATIVE_PLANS: RefCell<Vec<(&'static str, pgrx::spi::OwnedPreparedStatement)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Facts only some events have.
@@ -402,10 +418,25 @@ fn ddl_command(event: Event, function: &str) -> Rc<Command> {
     }
 }
 
-/// The objects the command created or altered, like `pg_event_trigger_ddl_commands()`
-/// (`ddl_command_end` only), shared objects (roles, databases, tablespaces) included.
+/// Whether the trigger being fired is a `event` trigger fired from inside PostgreSQL's own
+/// event-trigger firing, where PostgreSQL's functions answer. `login_trigger.ddl_commands()` and
+/// `dropped_objects()` are SQL functions (sql/api.sql) that read PostgreSQL's function when this
+/// is true and the hook path's collection otherwise; being plain SQL they are inlined into the
+/// caller's query, so a registered trigger reads the objects as cheaply as a native one.
+#[pg_extern(stable, parallel_restricted)]
+fn fired_natively(event: &str) -> bool {
+    STACK.with_borrow(|stack| {
+        stack.last().is_some_and(|frame| {
+            frame.event.name() == event
+                && matches!(&frame.detail, Detail::Ddl(command) if matches!(command.objects, Objects::Native))
+        })
+    })
+}
+
+/// The objects a command of the hook path created or altered (`ddl_command_end` only), shared
+/// objects (roles, databases, tablespaces) included; `login_trigger.ddl_commands()` calls it.
 #[pg_extern(volatile, parallel_restricted)]
-fn ddl_commands() -> TableIterator<
+fn collected_ddl_commands() -> TableIterator<
     'static,
     (
         name!(classid, Option<pg_sys::Oid>),
@@ -438,9 +469,10 @@ fn ddl_commands() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// The objects the command dropped, like `pg_event_trigger_dropped_objects()` (`sql_drop` only).
+/// The objects a command of the hook path dropped (`sql_drop` only); `login_trigger.dropped_objects()`
+/// calls it.
 #[pg_extern(volatile, parallel_restricted)]
-fn dropped_objects() -> TableIterator<
+fn collected_dropped_objects() -> TableIterator<
     'static,
     (
         name!(classid, pg_sys::Oid),

@@ -135,6 +135,22 @@ is($node->safe_psql('ours_db', "SELECT count(*) FILTER (WHERE who = 'ours') || '
 	'4/2', 'DDL in a DO block: each of the 2 registrations fires for each command, as the native trigger does');
 $node->safe_psql('ours_db', 'DROP EVENT TRIGGER nested_native');
 
+# A native event-trigger function registered unchanged: PostgreSQL's own functions answer in it.
+$node->safe_psql('ours_db', q{
+	CREATE FUNCTION public.native_style() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN
+	  INSERT INTO public.fired (who, event, tag)
+	  SELECT 'native_style', TG_EVENT, command_tag || ' ' || object_identity FROM pg_event_trigger_ddl_commands();
+	END $$;
+	SELECT login_trigger.create_trigger('native_style', 'ddl_command_end', 'public.native_style()');
+	TRUNCATE public.fired;
+	CREATE TABLE public.native_style_t (id serial PRIMARY KEY);
+	SELECT login_trigger.drop_trigger('native_style');
+});
+is($node->safe_psql('ours_db', "SELECT string_agg(tag, ', ' ORDER BY seq) FROM public.fired WHERE who = 'native_style'"),
+	'CREATE SEQUENCE public.native_style_t_id_seq, CREATE TABLE public.native_style_t, CREATE INDEX public.native_style_t_pkey, ALTER SEQUENCE public.native_style_t_id_seq',
+	'pg_event_trigger_ddl_commands() works in a registered function, with native\'s rows');
+
 # 5. Nothing registered costs nothing: no native event trigger of ours without registrations.
 my $dispatchers = "SELECT string_agg(evtname, ',' ORDER BY evtname) FROM pg_event_trigger WHERE evtname LIKE 'login_trigger%'";
 is($node->safe_psql('ours_db', $dispatchers), 'login_trigger_ddl_command_end', 'one dispatcher while end triggers are registered');
