@@ -19,7 +19,12 @@ type Body = unsafe extern "C-unwind" fn(*mut c_void);
 
 unsafe extern "C-unwind" {
     fn login_trigger_fatal_on_error(body: Body, arg: *mut c_void);
-    fn login_trigger_in_subtransaction(body: Body, arg: *mut c_void, tolerated: c_int) -> *mut c_char;
+    fn login_trigger_in_subtransaction(
+        body: Body,
+        arg: *mut c_void,
+        tolerated_code: c_int,
+        tolerated: *mut bool,
+    ) -> *mut pg_sys::ErrorData;
     fn login_trigger_call_catching(
         body: Body,
         arg: *mut c_void,
@@ -67,22 +72,30 @@ pub fn fatal_on_error<F: FnOnce()>(work: F) {
     BOUNDARY_HANDLER.set(outer);
 }
 
+/// What became of work run in a subtransaction that tolerates one SQLSTATE.
+pub enum Subtransaction {
+    Done,
+    /// The tolerated error happened; its message. The subtransaction was rolled back.
+    Tolerated(String),
+}
+
 /// Runs `work` in an internal subtransaction. An error with SQLSTATE `tolerated` is rolled back
-/// and its message returned; any other error is rolled back and re-raised as raised, so only call
-/// this where that reaches a boundary (inside [`fatal_on_error`]).
-pub fn in_subtransaction<F: FnOnce()>(tolerated: PgSqlErrorCode, work: F) -> Result<(), String> {
-    debug_assert!(errors_reach_boundary(), "in_subtransaction outside a boundary");
+/// and its message returned; any other error is rolled back and handed back, for the caller's
+/// outermost frame to raise again as raised.
+pub fn in_subtransaction<F: FnOnce()>(tolerated: PgSqlErrorCode, work: F) -> Result<Subtransaction, PgError> {
     let mut work = Some(work);
+    let mut was_tolerated = false;
     let outer = BOUNDARY_HANDLER.get();
-    // SAFETY: as in fatal_on_error; the C function returns normally for a tolerated error, and
-    // the message it returns is palloc'd in the current memory context.
-    let message = unsafe { login_trigger_in_subtransaction(body::<F>, (&raw mut work).cast(), tolerated as c_int) };
+    // SAFETY: as in fatal_on_error; the C function returns normally in every case, with the
+    // error copied into the current memory context.
+    let error = unsafe {
+        login_trigger_in_subtransaction(body::<F>, (&raw mut work).cast(), tolerated as c_int, &mut was_tolerated)
+    };
     BOUNDARY_HANDLER.set(outer);
-    if message.is_null() {
-        Ok(())
-    } else {
-        // SAFETY: a NUL-terminated string from pstrdup.
-        Err(unsafe { std::ffi::CStr::from_ptr(message) }.to_string_lossy().into_owned())
+    match (error.is_null(), was_tolerated) {
+        (true, _) => Ok(Subtransaction::Done),
+        (false, true) => Ok(Subtransaction::Tolerated(PgError(error).message())),
+        (false, false) => Err(PgError(error)),
     }
 }
 
@@ -136,30 +149,56 @@ pub fn catching<F: FnOnce()>(error_context: pg_sys::MemoryContext, work: F) -> R
 }
 
 /// The body the C boundaries call: runs the closure, and raises what it panics with as a
-/// PostgreSQL error, which then travels to the boundary like any other.
+/// PostgreSQL error, which then travels to the boundary like any other. A PostgreSQL error raised
+/// as raised inside the closure longjmps to the boundary over this frame and `catch_unwind`'s,
+/// which own nothing.
 unsafe extern "C-unwind" fn body<F: FnOnce()>(arg: *mut c_void) {
     // SAFETY: the C boundary installed its handler just before calling us.
     BOUNDARY_HANDLER.set(unsafe { pg_sys::PG_exception_stack });
     // SAFETY: `arg` is the `Option<F>` the wrapper above passed, taken once.
     let work = unsafe { (*arg.cast::<Option<F>>()).take() }.expect("boundary body called once");
-    let caught = PgTryBuilder::new(std::panic::AssertUnwindSafe(|| {
-        work();
-        None
-    }))
-    .catch_others(Some)
-    .execute();
-    if let Some(caught) = caught {
-        raise(caught);
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        raise(caught_error(payload));
     }
+}
+
+/// The fields of what a panic carries: a PostgreSQL error pgrx caught, a report raised from
+/// Rust, or a plain Rust panic (XX000 with its message).
+struct Panicked {
+    code: PgSqlErrorCode,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+fn caught_error(payload: Box<dyn std::any::Any + Send>) -> Panicked {
+    use pgrx::pg_sys::panic::ErrorReportWithLevel;
+    let of_report = |report: &ErrorReportWithLevel| Panicked {
+        code: report.sql_error_code(),
+        message: report.message().to_owned(),
+        detail: report.detail().map(str::to_owned),
+        hint: report.hint().map(str::to_owned),
+    };
+    if let Some(caught) = payload.downcast_ref::<CaughtError>() {
+        return match caught {
+            CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => of_report(report),
+            CaughtError::RustPanic { ereport, .. } => of_report(ereport),
+        };
+    }
+    if let Some(report) = payload.downcast_ref::<ErrorReportWithLevel>() {
+        return of_report(report);
+    }
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a Rust panic without a message".to_owned());
+    Panicked { code: PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, detail: None, hint: None }
 }
 
 /// Raises a caught panic as a PostgreSQL ERROR with its fields, without Rust values left behind:
 /// the strings are copied into the current memory context before the Rust ones are dropped.
-fn raise(caught: CaughtError) -> ! {
-    let report = match &caught {
-        CaughtError::PostgresError(report) | CaughtError::ErrorReport(report) => report,
-        CaughtError::RustPanic { ereport, .. } => ereport,
-    };
+fn raise(panicked: Panicked) -> ! {
     let palloc_copy = |text: Option<&str>| -> *const c_char {
         text.map_or(std::ptr::null(), |text| {
             let text = CString::new(text.replace('\0', " ")).unwrap_or_default();
@@ -167,11 +206,11 @@ fn raise(caught: CaughtError) -> ! {
             unsafe { pg_sys::pstrdup(text.as_ptr()) }
         })
     };
-    let code = report.sql_error_code() as c_int;
-    let message = palloc_copy(Some(report.message()));
-    let detail = palloc_copy(report.detail());
-    let hint = palloc_copy(report.hint());
-    drop(caught);
+    let code = panicked.code as c_int;
+    let message = palloc_copy(Some(&panicked.message));
+    let detail = palloc_copy(panicked.detail.as_deref());
+    let hint = palloc_copy(panicked.hint.as_deref());
+    drop(panicked);
     // SAFETY: the strings live in a PostgreSQL memory context; no Rust value with a destructor is
     // live in this frame, and the error longjmps to the boundary that called the body.
     unsafe { login_trigger_raise_error(code, message, detail, hint) }

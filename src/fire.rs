@@ -75,12 +75,14 @@ pub fn fire_all(
             fire_one(&occasion, firing)?;
             continue;
         }
+        // The function's error is raised inside the subtransaction so that it is rolled back, then
+        // handed back out of it as a value.
         let outcome = boundary::in_subtransaction(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, || {
             if let Err(error) = fire_one(&occasion, firing) {
                 error.rethrow();
             }
-        });
-        if let Err(message) = outcome {
+        })?;
+        if let boundary::Subtransaction::Tolerated(message) = outcome {
             warning!("login_trigger trigger \"{}\" could not write on a standby: {message}", firing.name);
         }
     }

@@ -71,11 +71,17 @@ pub enum Plan {
 /// Which triggers a command fires, if any (`None` for nearly every command).
 pub fn plan(statement: &Statement) -> Option<Plan> {
     // SAFETY: reads backend-local state.
-    if !gucs::enabled()
-        || statement.subcommand
-        || !unsafe { pg_sys::IsUnderPostmaster && !pg_sys::IsBinaryUpgrade && pg_sys::IsTransactionState() }
-        || !native::event_triggers_enabled()
-    {
+    if statement.subcommand || !unsafe { !pg_sys::IsBinaryUpgrade && pg_sys::IsTransactionState() } {
+        return None;
+    }
+    if native::drops_this_extension(statement.node) {
+        // The dispatchers depend on the extension's function: tie them to the extension (again,
+        // after a restore), so that the command drops them along without CASCADE. Bookkeeping,
+        // done whatever login_trigger.enabled says.
+        dispatchers::attach_all();
+    }
+    // SAFETY: reads backend-local state.
+    if !gucs::enabled() || !unsafe { pg_sys::IsUnderPostmaster } || !native::event_triggers_enabled() {
         return None;
     }
     // SAFETY: the statement is valid for the duration of the call; CreateCommandTag only
@@ -88,26 +94,20 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
         // A copy of a template copies its registrations without running any trigger.
         crate::registry::shared::reset_at_commit();
     }
-    if tag_name == "DROP EXTENSION" && native::drops_this_extension(statement.node) {
-        // The dispatchers depend on the extension's dispatcher function; they go first, so that
-        // DROP EXTENSION needs no CASCADE (a restored dispatcher has no dependency on it).
-        dispatchers::remove_all();
-    }
-    if !crate::command_tag::is_ddl(&tag_name, tag) || native::names_dispatcher(statement.node) {
+    if !crate::command_tag::is_ddl(&tag_name, tag) || native::names_only_dispatchers(statement.node) {
         return None;
     }
     let snapshot = cache::snapshot();
     let replica = fire::replica_role();
-    let matching = |event| -> Vec<Registration> {
-        snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(&tag_name), replica)).cloned().collect()
-    };
+    let fires = |trigger: &&Registration| trigger.fires_for(Some(&tag_name), replica);
+    let matching = |event| -> Vec<Registration> { snapshot.triggers(event).iter().filter(fires).cloned().collect() };
     if native::fires_natively(statement.node, tag) {
-        let any = Event::DDL.iter().any(|event| !matching(*event).is_empty());
+        let any = Event::DDL.iter().any(|event| snapshot.triggers(*event).iter().any(|t| fires(&t)));
         return any.then_some(Plan::Native { tag: tag_name });
     }
     // A registration becomes active with its event's dispatcher (created by create_trigger(),
     // restored last by pg_restore), on this path too.
-    let active = |event| if dispatchers::active(event) { matching(event) } else { Vec::new() };
+    let active = |event| if dispatchers::active(event, replica) { matching(event) } else { Vec::new() };
     let (start, end, drop) = (active(Event::DdlCommandStart), active(Event::DdlCommandEnd), active(Event::SqlDrop));
     hook_path::HookPlan::new(tag, tag_name.clone(), start, end, drop).map(Plan::Hook)
 }

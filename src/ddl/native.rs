@@ -55,7 +55,11 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
         return Ok(());
     }
     // SAFETY: the event name is a NUL-terminated static string of PostgreSQL's.
-    let Ok(event) = Event::parse(&unsafe { CStr::from_ptr(data.event) }.to_string_lossy()) else {
+    // Only DDL events: a login event trigger pointed at the dispatcher (17+) fires nothing.
+    let Some(event) = Event::parse(&unsafe { CStr::from_ptr(data.event) }.to_string_lossy())
+        .ok()
+        .filter(|event| !event.is_session_event())
+    else {
         return Ok(());
     };
     // SAFETY: GetCommandTagName returns a static string for any tag.
@@ -102,10 +106,10 @@ pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) ->
     }
 }
 
-/// Whether the statement creates, alters or drops one of our dispatchers (pg_restore creating them
-/// last, `--clean` dropping them first, a DBA disabling one): bookkeeping, which fires nothing of
-/// ours, as native event triggers fire nothing for event-trigger commands.
-pub fn names_dispatcher(node: *mut pg_sys::Node) -> bool {
+/// Whether the statement creates, alters or drops our dispatchers and nothing else (pg_restore
+/// creating them last, `--clean` dropping them first, a DBA disabling one): bookkeeping, which
+/// fires nothing of ours, as native event triggers fire nothing for event-trigger commands.
+pub fn names_only_dispatchers(node: *mut pg_sys::Node) -> bool {
     let is_dispatcher = |name: *const std::ffi::c_char| {
         crate::context::cstr(name).is_some_and(|name| {
             Event::DDL.iter().any(|event| crate::registry::dispatchers::name(*event).to_bytes() == name.as_bytes())
@@ -123,7 +127,7 @@ pub fn names_dispatcher(node: *mut pg_sys::Node) -> bool {
             pg_sys::NodeTag::T_DropStmt
                 if (*node.cast::<pg_sys::DropStmt>()).removeType == pg_sys::ObjectType::OBJECT_EVENT_TRIGGER =>
             {
-                names_in(node.cast()).iter().any(|name| is_dispatcher(*name))
+                names_in(node.cast()).iter().all(|name| is_dispatcher(*name))
             }
             // ALTER EVENT TRIGGER … OWNER TO / RENAME TO, COMMENT ON EVENT TRIGGER: the object is
             // the trigger's name.
@@ -160,7 +164,7 @@ unsafe fn names_in(drop: *mut pg_sys::DropStmt) -> Vec<*const std::ffi::c_char> 
     }
 }
 
-/// Whether `DROP EXTENSION` names login_trigger.
+/// Whether the statement is a `DROP EXTENSION` naming login_trigger, and the extension is here.
 pub fn drops_this_extension(node: *mut pg_sys::Node) -> bool {
     // SAFETY: a DropStmt of extensions lists String nodes; the node is read according to its tag.
     unsafe {
@@ -170,6 +174,8 @@ pub fn drops_this_extension(node: *mut pg_sys::Node) -> bool {
             return false;
         }
         names_in(node.cast()).into_iter().any(|name| crate::context::cstr(name).as_deref() == Some("login_trigger"))
+            && pg_sys::get_extension_oid(c"login_trigger".as_ptr(), true) != pg_sys::Oid::INVALID
+            && !pg_sys::RecoveryInProgress()
     }
 }
 

@@ -15,12 +15,14 @@
 //! not create one (that would fire in the middle of a restore); the API does.
 
 use crate::error::Refusal;
-use crate::event::Event;
+use crate::event::{Event, TriggerState};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use std::ffi::{CStr, c_char};
 
 unsafe extern "C-unwind" {
+    /// src/shim/dispatcher.c
+    fn login_trigger_attach_dispatcher(dispatcher: pg_sys::Oid);
     /// src/shim/dispatcher.c
     fn login_trigger_create_dispatcher(
         name: *const c_char,
@@ -47,44 +49,48 @@ fn oid(event: Event) -> Option<pg_sys::Oid> {
     (oid != pg_sys::Oid::INVALID).then_some(oid)
 }
 
-/// Whether the event's dispatcher exists and is not disabled: the registrations of the event are
-/// active (the hook path asks; the native path fires only through it anyway).
-pub fn active(event: Event) -> bool {
-    let Some(oid) = oid(event) else { return false };
-    // SAFETY: a syscache lookup of an existing event trigger's row, released at once.
-    unsafe {
-        let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::EVENTTRIGGEROID as i32, oid.into());
-        if tuple.is_null() {
-            return false;
-        }
-        let enabled = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_event_trigger>(tuple)).evtenabled;
-        pg_sys::ReleaseSysCache(tuple);
-        enabled as u8 != b'D'
-    }
+/// The state and event of an event trigger, and whether it calls `login_trigger.dispatch_ddl()`.
+struct Found {
+    state: Option<TriggerState>,
+    event: String,
+    ours: bool,
 }
 
-/// Whether an event trigger calls `login_trigger.dispatch_ddl()`.
-fn calls_dispatcher(event_trigger: pg_sys::Oid) -> bool {
+fn found(event_trigger: pg_sys::Oid) -> Option<Found> {
     // SAFETY: syscache lookups of an existing event trigger and its function, released at once;
     // the name lookups return NULL for a missing object.
     unsafe {
         let tuple = pg_sys::SearchSysCache1(pg_sys::SysCacheIdentifier::EVENTTRIGGEROID as i32, event_trigger.into());
         if tuple.is_null() {
-            return false;
+            return None;
         }
-        let function = (*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_event_trigger>(tuple)).evtfoid;
+        let row = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_event_trigger>(tuple);
+        let (function, enabled) = (row.evtfoid, row.evtenabled as u8 as char);
+        let event = std::ffi::CStr::from_ptr(row.evtevent.data.as_ptr()).to_string_lossy().into_owned();
         pg_sys::ReleaseSysCache(tuple);
         let schema = crate::context::cstr(pg_sys::get_namespace_name(pg_sys::get_func_namespace(function)));
         let name = crate::context::cstr(pg_sys::get_func_name(function));
-        schema.as_deref() == Some("login_trigger") && name.as_deref() == Some("dispatch_ddl")
+        let ours = schema.as_deref() == Some("login_trigger") && name.as_deref() == Some("dispatch_ddl");
+        Some(Found { state: TriggerState::from_letter(enabled), event, ours })
     }
 }
 
-/// Creates the event's dispatcher unless it exists. Superusers only (CreateEventTrigger checks).
-/// An event trigger of that name that is not ours is an error rather than silently taken for one.
+/// Whether the event's registrations are active under the session's `session_replication_role`:
+/// its dispatcher exists and would fire now, as PostgreSQL decides for native firing (the hook
+/// path asks; the native path fires only through the dispatcher anyway).
+pub fn active(event: Event, replica_role: bool) -> bool {
+    oid(event)
+        .and_then(found)
+        .is_some_and(|found| found.ours && found.state.is_some_and(|state| state.fires(replica_role)))
+}
+
+/// Makes the event's dispatcher exist as it should: ours, for this event, `ENABLE ALWAYS`
+/// (re-created if a DBA disabled or altered it). Superusers only (CreateEventTrigger checks). An
+/// event trigger of that name that is not ours is an error rather than taken for one.
 pub fn ensure(event: Event) {
     if let Some(existing) = oid(event) {
-        if !calls_dispatcher(existing) {
+        let found = found(existing);
+        if !found.as_ref().is_some_and(|found| found.ours) {
             Refusal::new(
                 PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
                 format!("event trigger \"{}\" is not login_trigger's", name(event).to_string_lossy()),
@@ -93,11 +99,15 @@ pub fn ensure(event: Event) {
             .hint("Rename or drop that event trigger.")
             .raise();
         }
-        return;
+        if found.is_some_and(|found| found.event == event.name() && found.state == Some(TriggerState::Always)) {
+            return;
+        }
+        super::drop_bookkeeping(pg_sys::EventTriggerRelationId, existing);
     }
     let event_name = std::ffi::CString::new(event.name()).unwrap_or_default();
     // SAFETY: NUL-terminated strings; the C function builds the statement in the current memory
-    // context and raises as CREATE EVENT TRIGGER would. Raised as-is: we own nothing here.
+    // context and raises as CREATE EVENT TRIGGER would, caught by pgrx's guard (we own nothing
+    // that needs it otherwise).
     unsafe {
         pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
             login_trigger_create_dispatcher(
@@ -107,20 +117,32 @@ pub fn ensure(event: Event) {
                 c"dispatch_ddl".as_ptr(),
             )
         });
-        pg_sys::CommandCounterIncrement();
     }
 }
 
-/// Removes the event's dispatcher, if it exists.
+/// Removes the event's dispatcher, if it exists and is ours (an event trigger of the same name
+/// that is not ours is left alone).
 pub fn remove(event: Event) {
-    if let Some(oid) = oid(event) {
+    if let Some(oid) = oid(event).filter(|oid| found(*oid).is_some_and(|found| found.ours)) {
         super::drop_bookkeeping(pg_sys::EventTriggerRelationId, oid);
     }
 }
 
-/// Removes every dispatcher (`DROP EXTENSION`, `TRUNCATE` of the registry).
+/// Removes every dispatcher of ours (`TRUNCATE` of the registry).
 pub fn remove_all() {
     for event in Event::DDL {
         remove(event);
+    }
+}
+
+/// Just before `DROP EXTENSION login_trigger`: gives each dispatcher of ours its automatic
+/// dependency on the extension again (pg_dump does not carry it), so that the command drops them
+/// along without CASCADE, after its own `ddl_command_start` has fired, as native would.
+pub fn attach_all() {
+    for event in Event::DDL {
+        if let Some(oid) = oid(event).filter(|oid| found(*oid).is_some_and(|found| found.ours)) {
+            // SAFETY: records a dependency of an existing event trigger on the existing extension.
+            unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| login_trigger_attach_dispatcher(oid)) };
+        }
     }
 }

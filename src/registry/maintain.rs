@@ -95,7 +95,12 @@ fn event_trigger_sync<'a>(
     } else if old != new {
         if let Some((name, _, event)) = &old {
             drop_carrier(carrier_table_name(*event), name);
-            if !event.is_session_event() && !has_registrations(*event) {
+            // Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may predate a
+            // registration committed since: the dispatcher is then kept (it costs native
+            // collection, but a registration never goes silently inactive).
+            // SAFETY: reads the transaction's isolation level.
+            let fresh_snapshot = !unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 };
+            if !event.is_session_event() && fresh_snapshot && !has_registrations(*event) {
                 dispatchers::remove(*event);
             }
         }

@@ -50,17 +50,19 @@ login_trigger_fatal_on_error(login_trigger_body body, void *arg)
 
 /*
  * Runs body(arg) in an internal subtransaction, as a PL/pgSQL block with an EXCEPTION clause
- * does. If body raises an error whose SQLSTATE is `tolerated`, the subtransaction is rolled back
- * and the error's message is returned (palloc'd in the caller's memory context); any other error
- * is re-raised as raised, after rolling back. Returns NULL when body succeeds.
+ * does. If body raises an error, the subtransaction is rolled back and a copy of the error is
+ * returned (palloc'd in the caller's memory context), with *tolerated set when its SQLSTATE is
+ * `tolerated_code`; the caller raises any other error again once its own frames have unwound
+ * (login_trigger_rethrow). Returns NULL when body succeeds.
  */
-char *
-login_trigger_in_subtransaction(login_trigger_body body, void *arg, int tolerated)
+ErrorData *
+login_trigger_in_subtransaction(login_trigger_body body, void *arg, int tolerated_code, bool *tolerated)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
-	char	   *message = NULL;
+	ErrorData  *edata = NULL;
 
+	*tolerated = false;
 	BeginInternalSubTransaction(NULL);
 	/* Run the body in the caller's memory context, as PL/pgSQL does. */
 	MemoryContextSwitchTo(caller_context);
@@ -74,21 +76,16 @@ login_trigger_in_subtransaction(login_trigger_body body, void *arg, int tolerate
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(caller_context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_context);
 		CurrentResourceOwner = caller_owner;
-		if (edata->sqlerrcode != tolerated)
-			ReThrowError(edata);
-		message = edata->message ? pstrdup(edata->message) : pstrdup("");
-		FreeErrorData(edata);
+		*tolerated = edata->sqlerrcode == tolerated_code;
 	}
 	PG_END_TRY();
-	return message;
+	return edata;
 }
 
 /*

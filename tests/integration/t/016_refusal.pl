@@ -14,6 +14,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use LoginTriggerTest;
 
+# The servers inherit RUST_BACKTRACE: no field a refused client gets may carry a Rust backtrace.
+$ENV{RUST_BACKTRACE} = '1';
+
 my $setup = q{
 	CREATE TABLE public.parent (id int PRIMARY KEY);
 	CREATE TABLE public.child (parent int REFERENCES public.parent DEFERRABLE INITIALLY DEFERRED);

@@ -163,6 +163,22 @@ like($stderr, qr/ERROR:  42710: event trigger "login_trigger_sql_drop" is not lo
 	"a user's event trigger with a dispatcher's name is not taken for ours");
 is($node->safe_psql('ours_db', "SELECT count(*) FROM login_trigger.event_trigger WHERE name = 'taken'"), '0', 'and nothing is registered');
 $node->safe_psql('ours_db', 'DROP EVENT TRIGGER login_trigger_sql_drop');
+$node->safe_psql('native_db', q{
+	CREATE EVENT TRIGGER login_trigger_ddl_command_end ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	DROP EXTENSION IF EXISTS login_trigger;});
+is($node->safe_psql('native_db', $dispatchers), 'login_trigger_ddl_command_end',
+	'DROP EXTENSION IF EXISTS where the extension is not leaves an event trigger of a dispatcher\'s name alone');
+$node->safe_psql('native_db', 'DROP EVENT TRIGGER login_trigger_ddl_command_end');
+
+# A DBA disabling a dispatcher switches its event's registrations off; enable_trigger() of the
+# event puts it back.
+$node->safe_psql('ours_db', q{
+	SELECT login_trigger.create_trigger('toggled', 'ddl_command_end', 'public.say_ours()');
+	ALTER EVENT TRIGGER login_trigger_ddl_command_end DISABLE;});
+is(fired_after('', 'CREATE TABLE public.toggled_off (a int)'), '0', 'a disabled dispatcher fires nothing');
+$node->safe_psql('ours_db', "SELECT login_trigger.enable_trigger('toggled')");
+is(fired_after('', 'CREATE TABLE public.toggled_on (a int)'), '1', 'enable_trigger() restores it');
+$node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('toggled')");
 
 # 6. DROP EXTENSION with registrations: no CASCADE needed, no dispatcher left behind.
 $node->safe_psql('ours_db', q{
