@@ -49,7 +49,7 @@ thread_local! {
 /// of ours (not a PL/pgSQL block or pgrx guard in between), or there is none at all and
 /// PostgreSQL reports the error as FATAL where it is raised. Only then may PostgreSQL be called
 /// with its errors left as raised, skipping the Rust frames in between.
-pub fn errors_reach_boundary() -> bool {
+fn errors_reach_boundary() -> bool {
     // SAFETY: reads a backend-local pointer.
     let handler = unsafe { pg_sys::PG_exception_stack };
     handler.is_null() || handler == BOUNDARY_HANDLER.get()

@@ -72,6 +72,8 @@ my @kinds = (
 	  message => qr/^login triggers did not finish in time$/ },
 	{ kind => 'Rust panic at the start', app => 'panic_start', options => '-c login_trigger.fault_point=login.start',
 	  sqlstate => 'XX000', message => qr/fault injected at login\.start/ },
+	{ kind => 'Rust panic reading the shared summary', app => 'panic_summary', options => '-c login_trigger.fault_point=login.summary',
+	  sqlstate => 'XX000', message => qr/fault injected at login\.summary/ },
 	{ kind => 'Rust panic before commit', app => 'panic_commit', options => '-c login_trigger.fault_point=login.commit',
 	  sqlstate => 'XX000', message => qr/fault injected at login\.commit/ },
 	{ kind => 'Rust panic reading the registry', app => 'panic_registry', registry_read => 1,
