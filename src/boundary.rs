@@ -2,17 +2,15 @@
 //!
 //! pgrx catches every error of a `pg_sys` call and hands it on as a Rust panic with some of its
 //! fields: a SQLSTATE pgrx does not know becomes XX000 and the CONTEXT lines are lost. Where that
-//! matters — a refused login must reach the client as the trigger raised it — the body runs
-//! inside a boundary written in C, and calls into PostgreSQL whose errors must stay intact are
-//! made without pgrx's guard ([`crate::pg_ext::Errors::AsRaised`]), so the error longjmps straight
-//! to the boundary. A Rust panic (or an error pgrx did catch) inside the body is raised again as a
-//! PostgreSQL error at the body's edge, with its fields and never a Rust backtrace.
+//! matters — a refused login must reach the client as the trigger raised it — the call is made
+//! inside a boundary written in C that hands the error back as a value ([`catching`]), the Rust
+//! frames unwind, and the outermost raises it again untouched. A Rust panic (or an error pgrx did
+//! catch) inside a boundary's body is raised again as a PostgreSQL error at the body's edge, with
+//! its fields and never a Rust backtrace.
 
-use crate::pg_ext::Errors;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use std::cell::Cell;
 use std::ffi::{CString, c_char, c_int, c_void};
 
 type Body = unsafe extern "C-unwind" fn(*mut c_void);
@@ -40,36 +38,13 @@ unsafe extern "C-unwind" {
     ) -> !;
 }
 
-thread_local! {
-    /// The error handler (`PG_exception_stack`) the innermost boundary installed.
-    static BOUNDARY_HANDLER: Cell<*mut pg_sys::sigjmp_buf> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// Whether an error raised now would reach a boundary directly: the nearest error handler is one
-/// of ours (not a PL/pgSQL block or pgrx guard in between), or there is none at all and
-/// PostgreSQL reports the error as FATAL where it is raised. Only then may PostgreSQL be called
-/// with its errors left as raised, skipping the Rust frames in between.
-fn errors_reach_boundary() -> bool {
-    // SAFETY: reads a backend-local pointer.
-    let handler = unsafe { pg_sys::PG_exception_stack };
-    handler.is_null() || handler == BOUNDARY_HANDLER.get()
-}
-
-/// How a call into PostgreSQL made here should let its errors leave: as raised where they reach a
-/// boundary directly ([`errors_reach_boundary`]), else through pgrx's guard.
-pub fn errors_here() -> Errors {
-    if errors_reach_boundary() { Errors::AsRaised } else { Errors::Caught }
-}
-
 /// Runs `work`; any error that escapes it, PostgreSQL's or a Rust panic, ends the backend with
 /// FATAL carrying the error's SQLSTATE, message, detail, hint and CONTEXT.
 pub fn fatal_on_error<F: FnOnce()>(work: F) {
     let mut work = Some(work);
-    let outer = BOUNDARY_HANDLER.get();
     // SAFETY: the body gets a pointer to `work`, which outlives the call; on an error the
     // process exits inside the C function, so nothing after it runs.
     unsafe { login_trigger_fatal_on_error(body::<F>, (&raw mut work).cast()) };
-    BOUNDARY_HANDLER.set(outer);
 }
 
 /// What became of work run in a subtransaction that tolerates one SQLSTATE.
@@ -85,13 +60,11 @@ pub enum Subtransaction {
 pub fn in_subtransaction<F: FnOnce()>(tolerated: PgSqlErrorCode, work: F) -> Result<Subtransaction, PgError> {
     let mut work = Some(work);
     let mut was_tolerated = false;
-    let outer = BOUNDARY_HANDLER.get();
     // SAFETY: as in fatal_on_error; the C function returns normally in every case, with the
     // error copied into the current memory context.
     let error = unsafe {
         login_trigger_in_subtransaction(body::<F>, (&raw mut work).cast(), tolerated as c_int, &mut was_tolerated)
     };
-    BOUNDARY_HANDLER.set(outer);
     match (error.is_null(), was_tolerated) {
         (true, _) => Ok(Subtransaction::Done),
         (false, true) => Ok(Subtransaction::Tolerated(PgError(error).message())),
@@ -141,10 +114,8 @@ impl PgError {
 /// through.
 pub fn catching<F: FnOnce()>(error_context: pg_sys::MemoryContext, work: F) -> Result<(), PgError> {
     let mut work = Some(work);
-    let outer = BOUNDARY_HANDLER.get();
     // SAFETY: the body gets a pointer to `work`, which outlives the call.
     let error = unsafe { login_trigger_call_catching(body::<F>, (&raw mut work).cast(), error_context) };
-    BOUNDARY_HANDLER.set(outer);
     if error.is_null() { Ok(()) } else { Err(PgError(error)) }
 }
 
@@ -153,8 +124,6 @@ pub fn catching<F: FnOnce()>(error_context: pg_sys::MemoryContext, work: F) -> R
 /// as raised inside the closure longjmps to the boundary over this frame and `catch_unwind`'s,
 /// which own nothing.
 unsafe extern "C-unwind" fn body<F: FnOnce()>(arg: *mut c_void) {
-    // SAFETY: the C boundary installed its handler just before calling us.
-    BOUNDARY_HANDLER.set(unsafe { pg_sys::PG_exception_stack });
     // SAFETY: `arg` is the `Option<F>` the wrapper above passed, taken once.
     let work = unsafe { (*arg.cast::<Option<F>>()).take() }.expect("boundary body called once");
     if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {

@@ -83,33 +83,6 @@ pub fn disarm_cancel_timer() {
     }
 }
 
-/// How an error PostgreSQL raises inside a call we make leaves the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Errors {
-    /// Through pgrx's FFI guard: the error becomes a Rust panic, so the Rust values live on the
-    /// stack are dropped and the caller can catch it; pgrx re-raises it with its message, detail
-    /// and hint, but without its CONTEXT and, for a SQLSTATE pgrx does not know, as XX000.
-    Caught,
-    /// Directly: the error leaves exactly as PostgreSQL raised it (SQLSTATE, CONTEXT), by a
-    /// longjmp over the Rust frames in between, or by the process exiting where it is raised
-    /// while a session starts (no handler installed, so an ERROR is FATAL on the spot).
-    AsRaised,
-}
-
-/// Makes a call into PostgreSQL (a function pointer it handed us) the way `errors` says.
-///
-/// # Safety
-/// With [`Errors::AsRaised`], no value with a destructor may be live in any Rust frame between
-/// the caller and PostgreSQL's nearest error handler (or there is no handler at all); the closure
-/// must only make the call.
-pub unsafe fn call_postgres<T>(errors: Errors, call: impl FnOnce() -> T) -> T {
-    match errors {
-        // SAFETY: the closure only makes the call (the caller's contract).
-        Errors::Caught => unsafe { pg_guard_ffi_boundary(call) },
-        Errors::AsRaised => call(),
-    }
-}
-
 /// An SQLSTATE as PostgreSQL encodes it (`MAKE_SQLSTATE`), for codes pgrx's enum lacks.
 pub const fn sqlstate(code: &[u8; 5]) -> i32 {
     let mut value = 0;

@@ -106,6 +106,13 @@ fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
     Some(function)
 }
 
+/// The function a session_exec-style setting names, with the name it fires under, if it is set
+/// and resolves.
+fn setting_function(setting: &str, name: Option<String>) -> Option<(String, pg_sys::Oid)> {
+    let name = name?;
+    resolve_setting_function(setting, &name).map(|function| (name, function))
+}
+
 /// `(schema, function)` of a `schema.function[()]` name, by PostgreSQL's own identifier parser.
 pub(crate) fn split_qualified_name(name: &str) -> Option<(CString, CString)> {
     let name = name.trim();
@@ -163,13 +170,14 @@ fn begin_transaction() {
 }
 
 /// Commits session-event work. Commit runs deferred constraints and constraint triggers, whose
-/// errors leave as raised (a login's reach its refusal boundary with their own SQLSTATE and
-/// CONTEXT; a logout's are FATAL where raised, the backend is exiting).
-fn commit_transaction() {
-    // SAFETY: pairs with begin_transaction; nothing with a destructor is live in this frame.
+/// error comes back as a value, every field kept, copied into `error_context` (which must outlive
+/// the transaction), for the caller to raise: login refuses the connection with it, logout ends
+/// the exiting backend with it.
+fn commit_transaction(error_context: pg_sys::MemoryContext) -> Result<(), PgError> {
+    // SAFETY: pairs with begin_transaction; the commit is called bare inside a C boundary.
     unsafe {
         pg_sys::PopActiveSnapshot();
-        pg_ext::call_postgres(boundary::errors_here(), || pg_ext::CommitTransactionCommand());
+        boundary::catching(error_context, || pg_ext::CommitTransactionCommand())
     }
 }
 
@@ -249,9 +257,7 @@ pub fn login() -> Result<(), PgError> {
     report_activity(c"login_trigger: login");
     with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
-            let setting = gucs::login_function().and_then(|name| {
-                resolve_setting_function("login_trigger.login_function", &name).map(|function| (name, function))
-            });
+            let setting = setting_function("login_trigger.login_function", gucs::login_function());
             let triggers = known.unwrap_or_else(|| read_session_triggers(database, generation));
             let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
             let firings: Vec<Firing> = setting.chain(firing_now(&triggers.login)).collect();
@@ -261,7 +267,7 @@ pub fn login() -> Result<(), PgError> {
         })
     })?;
     fault::point("login.commit");
-    commit_transaction();
+    commit_transaction(memory)?;
     // SAFETY: switches back to the context saved above, which outlives the transaction.
     unsafe { pg_sys::MemoryContextSwitchTo(memory) };
     report_activity(c"");
@@ -336,9 +342,7 @@ fn fire_logout(
     reason: LogoutReason,
 ) -> Result<(), PgError> {
     let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
-    let setting = gucs::logout_function().and_then(|name| {
-        resolve_setting_function("login_trigger.logout_function", &name).map(|function| (name, function))
-    });
+    let setting = setting_function("login_trigger.logout_function", gucs::logout_function());
     let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
     let firings: Vec<Firing> = firing_now(&registered).chain(setting).collect();
     if firings.is_empty() {
@@ -386,7 +390,10 @@ pub fn logout(exit_code: i32) {
         // rethrown now would go to the main loop's handler, which is still installed.
         error.raise_fatal();
     }
-    commit_transaction();
+    // SAFETY: TopMemoryContext outlives the transaction.
+    if let Err(error) = commit_transaction(unsafe { pg_sys::TopMemoryContext }) {
+        error.raise_fatal();
+    }
     // SAFETY: restores the interrupt holdoff proc_exit set.
     unsafe { pg_sys::InterruptHoldoffCount = held_interrupts };
 }

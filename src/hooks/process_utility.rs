@@ -5,9 +5,9 @@
 //!
 //! The wrappers are not `#[pg_guard]`ed: [`process_utility`] guards the Rust work itself, so that
 //! the command's own errors (and its triggers') reach the client exactly as raised (see
-//! [`Errors`] and `boundary`).
+//! `boundary`).
 
-use crate::pg_ext::{self, Errors};
+use crate::pg_ext;
 use crate::{boundary, ddl};
 use pgrx::prelude::*;
 
@@ -35,16 +35,18 @@ pub struct Utility {
 }
 
 impl Utility {
-    /// Runs the command: the previous hook if there is one, else standard_ProcessUtility.
+    /// Runs the command: the previous hook if there is one, else standard_ProcessUtility. Called
+    /// bare, not through pgrx's guard, so its error leaves exactly as PostgreSQL raised it.
     ///
     /// # Safety
-    /// As [`pg_ext::call_postgres`].
-    pub unsafe fn run(&self, errors: Errors) {
+    /// No value with a destructor may be live in any Rust frame between the caller and
+    /// PostgreSQL's nearest error handler (a C boundary of `boundary`, or the caller of the hook).
+    pub unsafe fn run(&self) {
         // SAFETY: reads the hook saved once in init.
         let next = unsafe { PREVIOUS }.unwrap_or(pg_ext::standard_ProcessUtility);
         // SAFETY: passes PostgreSQL's own arguments on unchanged to a function with this exact
         // signature (another library's hook or PostgreSQL's).
-        let call = || unsafe {
+        unsafe {
             next(
                 self.pstmt,
                 self.query_string,
@@ -56,9 +58,7 @@ impl Utility {
                 self.dest,
                 self.qc,
             )
-        };
-        // SAFETY: the closure only makes the call; the caller upholds the AsRaised contract.
-        unsafe { pg_ext::call_postgres(errors, call) }
+        }
     }
 }
 
@@ -83,15 +83,13 @@ fn process_utility(utility: Utility) {
     let Some(plan) = plan else {
         // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
         // (the wrappers below hold only raw pointers).
-        return unsafe { utility.run(Errors::AsRaised) };
+        return unsafe { utility.run() };
     };
     // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
     // inside a C boundary that catches its error with every field.
     let outcome = unsafe {
         pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || {
-            ddl::run(plan, &statement, || {
-                boundary::catching(pg_sys::CurrentMemoryContext, || utility.run(Errors::AsRaised))
-            })
+            ddl::run(plan, &statement, || boundary::catching(pg_sys::CurrentMemoryContext, || utility.run()))
         })
     };
     if let Err(error) = outcome {

@@ -120,10 +120,15 @@ pub fn ensure(event: Event) {
     }
 }
 
+/// The event's dispatcher, if it exists and is ours.
+fn ours(event: Event) -> Option<pg_sys::Oid> {
+    oid(event).filter(|oid| found(*oid).is_some_and(|found| found.ours))
+}
+
 /// Removes the event's dispatcher, if it exists and is ours (an event trigger of the same name
 /// that is not ours is left alone).
 pub fn remove(event: Event) {
-    if let Some(oid) = oid(event).filter(|oid| found(*oid).is_some_and(|found| found.ours)) {
+    if let Some(oid) = ours(event) {
         super::drop_bookkeeping(pg_sys::EventTriggerRelationId, oid);
     }
 }
@@ -140,7 +145,7 @@ pub fn remove_all() {
 /// along without CASCADE, after its own `ddl_command_start` has fired, as native would.
 pub fn attach_all() {
     for event in Event::DDL {
-        if let Some(oid) = oid(event).filter(|oid| found(*oid).is_some_and(|found| found.ours)) {
+        if let Some(oid) = ours(event) {
             // SAFETY: records a dependency of an existing event trigger on the existing extension.
             unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| login_trigger_attach_dispatcher(oid)) };
         }
