@@ -94,7 +94,9 @@ cluster_start() {
         echo "log_line_prefix = '%m [%p] %q%a '"
         for line in "$@"; do echo "$line"; done
     } | as_cluster_user tee -a "$dir/data/postgresql.conf" >/dev/null
-    as_cluster_user env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    # POSTGRES_PROGRAM: another program to start as the server (scripts/bench runs it under callgrind).
+    as_cluster_user env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$bindir/pg_ctl" ${POSTGRES_PROGRAM:+-p "$POSTGRES_PROGRAM"} \
+        -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null \
         || { cat "$dir/server.log" >&2; die "the cluster in $dir did not start"; }
 }
 

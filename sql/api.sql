@@ -25,33 +25,21 @@ CREATE FUNCTION login_trigger.dispatch_ddl() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_dispatch_ddl';
 REVOKE EXECUTE ON FUNCTION login_trigger.dispatch_ddl() FROM PUBLIC;
 
--- A DDL trigger's objects, as pg_event_trigger_ddl_commands() and pg_event_trigger_dropped_objects()
--- give them: PostgreSQL's own functions while a registration fires from inside PostgreSQL's
--- firing, the hook path's collection for the commands native never fires for. Plain SQL with
--- schema-qualified names and no SET clause, so that the planner inlines them into the caller's
--- query (the branch not taken is a one-time filter that is false, and its function never runs).
+-- A DDL trigger's objects, with exactly the columns of pg_event_trigger_ddl_commands() and
+-- pg_event_trigger_dropped_objects(): PostgreSQL's own functions answer while a registration
+-- fires from inside PostgreSQL's firing (called with this call's arguments, so at their cost),
+-- the hook path's collection for the commands native never fires for.
 CREATE FUNCTION login_trigger.ddl_commands(
     OUT classid oid, OUT objid oid, OUT objsubid integer, OUT command_tag text, OUT object_type text,
-    OUT schema_name text, OUT object_identity text, OUT in_extension boolean)
-RETURNS SETOF record LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-SELECT c.classid, c.objid, c.objsubid, c.command_tag, c.object_type, c.schema_name, c.object_identity, c.in_extension
-  FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
- WHERE login_trigger.fired_natively('ddl_command_end')
-UNION ALL
-SELECT * FROM login_trigger.collected_ddl_commands() WHERE NOT login_trigger.fired_natively('ddl_command_end')
-$$;
+    OUT schema_name text, OUT object_identity text, OUT in_extension boolean, OUT command pg_ddl_command)
+RETURNS SETOF record LANGUAGE c STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'login_trigger_ddl_commands';
 CREATE FUNCTION login_trigger.dropped_objects(
     OUT classid oid, OUT objid oid, OUT objsubid integer, OUT original boolean, OUT normal boolean,
     OUT is_temporary boolean, OUT object_type text, OUT schema_name text, OUT object_name text,
     OUT object_identity text, OUT address_names text[], OUT address_args text[])
-RETURNS SETOF record LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
-SELECT d.classid, d.objid, d.objsubid, d.original, d.normal, d.is_temporary, d.object_type, d.schema_name,
-       d.object_name, d.object_identity, d.address_names, d.address_args
-  FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
- WHERE login_trigger.fired_natively('sql_drop')
-UNION ALL
-SELECT * FROM login_trigger.collected_dropped_objects() WHERE NOT login_trigger.fired_natively('sql_drop')
-$$;
+RETURNS SETOF record LANGUAGE c STABLE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'login_trigger_dropped_objects';
 
 -- The registered triggers the way psql's \dy lists native event triggers, in firing order.
 CREATE VIEW login_trigger.triggers AS

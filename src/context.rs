@@ -418,24 +418,78 @@ fn ddl_command(event: Event, function: &str) -> Rc<Command> {
     }
 }
 
-/// Whether the trigger being fired is a `event` trigger fired from inside PostgreSQL's own
-/// event-trigger firing, where PostgreSQL's functions answer. `login_trigger.ddl_commands()` and
-/// `dropped_objects()` are SQL functions (sql/api.sql) that read PostgreSQL's function when this
-/// is true and the hook path's collection otherwise; being plain SQL they are inlined into the
-/// caller's query, so a registered trigger reads the objects as cheaply as a native one.
-#[pg_extern(stable, parallel_restricted)]
-fn fired_natively(event: &str) -> bool {
+/// Whether the trigger being fired is an `event` trigger fired from inside PostgreSQL's own
+/// event-trigger firing, where PostgreSQL's functions answer.
+fn fired_natively(event: Event) -> bool {
     STACK.with_borrow(|stack| {
         stack.last().is_some_and(|frame| {
-            frame.event.name() == event
+            frame.event == event
                 && matches!(&frame.detail, Detail::Ddl(command) if matches!(command.objects, Objects::Native))
         })
     })
 }
 
+// PostgreSQL's own functions, called without pgrx's guard: an error they raise propagates as
+// PostgreSQL raised it, through frames that own nothing.
+unsafe extern "C-unwind" {
+    fn pg_event_trigger_ddl_commands(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    fn pg_event_trigger_dropped_objects(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+}
+
+/// `PG_FUNCTION_INFO_V1(login_trigger_ddl_commands)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pg_finfo_login_trigger_ddl_commands() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `login_trigger.ddl_commands()`, declared with exactly the columns of
+/// `pg_event_trigger_ddl_commands()`: where PostgreSQL fired the trigger, PostgreSQL's function
+/// is called with this call's own `fcinfo`, so a registered trigger reads its objects at native
+/// cost and gets native's rows by construction; on the hook path, the hook's collection answers.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager with a valid `fcinfo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn login_trigger_ddl_commands(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    if fired_natively(Event::DdlCommandEnd) {
+        // SAFETY: this function's result type is PostgreSQL's, which the callee reads from
+        // fcinfo (InitMaterializedSRF); no Rust value is live across the call.
+        unsafe { pg_event_trigger_ddl_commands(fcinfo) }
+    } else {
+        // SAFETY: the pgrx wrapper of a set-returning function, called with the same fcinfo.
+        unsafe { collected_ddl_commands_wrapper(fcinfo) }
+    }
+}
+
+/// `PG_FUNCTION_INFO_V1(login_trigger_dropped_objects)`.
+#[unsafe(no_mangle)]
+pub extern "C" fn pg_finfo_login_trigger_dropped_objects() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `login_trigger.dropped_objects()`, the same way as [`login_trigger_ddl_commands`] with
+/// `pg_event_trigger_dropped_objects()`.
+///
+/// # Safety
+/// Called by PostgreSQL's function manager with a valid `fcinfo`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn login_trigger_dropped_objects(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    if fired_natively(Event::SqlDrop) {
+        // SAFETY: as in login_trigger_ddl_commands.
+        unsafe { pg_event_trigger_dropped_objects(fcinfo) }
+    } else {
+        // SAFETY: as in login_trigger_ddl_commands.
+        unsafe { collected_dropped_objects_wrapper(fcinfo) }
+    }
+}
+
 /// The objects a command of the hook path created or altered (`ddl_command_end` only), shared
-/// objects (roles, databases, tablespaces) included; `login_trigger.ddl_commands()` calls it.
-#[pg_extern(volatile, parallel_restricted)]
+/// objects (roles, databases, tablespaces) included, for `login_trigger.ddl_commands()`. Its
+/// last column is `pg_ddl_command`, a pointer to a command PostgreSQL collected: there is none on
+/// the hook path, so it is NULL.
+#[pg_extern(sql = false)]
 fn collected_ddl_commands() -> TableIterator<
     'static,
     (
@@ -447,6 +501,7 @@ fn collected_ddl_commands() -> TableIterator<
         name!(schema_name, Option<String>),
         name!(object_identity, Option<String>),
         name!(in_extension, bool),
+        name!(command, Option<pgrx::Internal>),
     ),
 > {
     let command = ddl_command(Event::DdlCommandEnd, "login_trigger.ddl_commands()");
@@ -463,15 +518,16 @@ fn collected_ddl_commands() -> TableIterator<
                 o.schema_name,
                 o.object_identity,
                 o.in_extension,
+                None,
             )
         })
         .collect();
     TableIterator::new(rows)
 }
 
-/// The objects a command of the hook path dropped (`sql_drop` only); `login_trigger.dropped_objects()`
-/// calls it.
-#[pg_extern(volatile, parallel_restricted)]
+/// The objects a command of the hook path dropped (`sql_drop` only), for
+/// `login_trigger.dropped_objects()`.
+#[pg_extern(sql = false)]
 fn collected_dropped_objects() -> TableIterator<
     'static,
     (

@@ -16,7 +16,7 @@ use std::time::Instant;
 /// The triggers one such command fires.
 pub struct HookPlan {
     tag: pg_sys::CommandTag::Type,
-    tag_name: String,
+    tag_name: &'static str,
     start: Vec<Registration>,
     end: Vec<Registration>,
     drop: Vec<Registration>,
@@ -25,7 +25,7 @@ pub struct HookPlan {
 impl HookPlan {
     pub fn new(
         tag: pg_sys::CommandTag::Type,
-        tag_name: String,
+        tag_name: &'static str,
         start: Vec<Registration>,
         end: Vec<Registration>,
         drop: Vec<Registration>,
@@ -34,8 +34,8 @@ impl HookPlan {
         fires.then_some(HookPlan { tag, tag_name, start, end, drop })
     }
 
-    pub fn tag_name(&self) -> &str {
-        &self.tag_name
+    pub fn tag_name(&self) -> &'static str {
+        self.tag_name
     }
 
     /// Fires start, runs the command, and fires sql_drop and end after it.
@@ -46,7 +46,7 @@ impl HookPlan {
         run_command: impl FnOnce() -> Result<(), PgError>,
     ) -> Result<(), PgError> {
         let command =
-            |elapsed_ms, objects| Command { tag: self.tag_name.clone(), text: text.to_owned(), elapsed_ms, objects };
+            |elapsed_ms, objects| Command { tag: self.tag_name.to_owned(), text: text.to_owned(), elapsed_ms, objects };
         let nothing = || Objects::Collected { objects: Vec::new(), dropped: Vec::new() };
         super::fire_event(Event::DdlCommandStart, self.tag, parsetree, &self.start, command(None, nothing()))?;
 
@@ -63,7 +63,7 @@ impl HookPlan {
         }
         if !self.end.is_empty() {
             let objects =
-                Objects::Collected { objects: collect::resolve(&touched, &self.tag_name), dropped: Vec::new() };
+                Objects::Collected { objects: collect::resolve(&touched, self.tag_name), dropped: Vec::new() };
             let triggers = still_registered(Event::DdlCommandEnd, &self.end);
             super::fire_event(Event::DdlCommandEnd, self.tag, parsetree, &triggers, command(elapsed_ms, objects))?;
         }

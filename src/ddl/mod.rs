@@ -63,7 +63,7 @@ pub struct Statement {
 pub enum Plan {
     /// Native event triggers cover it: the dispatcher fires its triggers; the hook only keeps
     /// the statement's text and start, and records a failure.
-    Native { tag: String },
+    Native { tag: &'static str },
     /// Native never fires for it: the hook fires these around it.
     Hook(hook_path::HookPlan),
 }
@@ -85,21 +85,22 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
         return None;
     }
     // SAFETY: the statement is valid for the duration of the call; CreateCommandTag only
-    // inspects it, GetCommandTagName returns a static string.
+    // inspects it, GetCommandTagName returns a static ASCII string. Nothing is allocated for the
+    // commands that fire nothing.
     let (tag, tag_name) = unsafe {
         let tag = pg_sys::CreateCommandTag(statement.node);
-        (tag, CStr::from_ptr(pg_sys::GetCommandTagName(tag)).to_string_lossy().into_owned())
+        (tag, CStr::from_ptr(pg_sys::GetCommandTagName(tag)).to_str().unwrap_or_default())
     };
     if tag_name == "CREATE DATABASE" {
         // A copy of a template copies its registrations without running any trigger.
         crate::registry::shared::reset_at_commit();
     }
-    if !crate::command_tag::is_ddl(&tag_name, tag) || native::names_only_dispatchers(statement.node) {
+    if !crate::command_tag::is_ddl(tag_name, tag) || native::names_only_dispatchers(statement.node) {
         return None;
     }
     let snapshot = cache::snapshot();
     let replica = fire::replica_role();
-    let fires = |trigger: &&Registration| trigger.fires_for(Some(&tag_name), replica);
+    let fires = |trigger: &&Registration| trigger.fires_for(Some(tag_name), replica);
     let matching = |event| -> Vec<Registration> { snapshot.triggers(event).iter().filter(fires).cloned().collect() };
     if native::fires_natively(statement.node, tag) {
         let any = Event::DDL.iter().any(|event| snapshot.triggers(*event).iter().any(|t| fires(&t)));
@@ -109,7 +110,7 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
     // restored last by pg_restore), on this path too.
     let active = |event| if dispatchers::active(event, replica) { matching(event) } else { Vec::new() };
     let (start, end, drop) = (active(Event::DdlCommandStart), active(Event::DdlCommandEnd), active(Event::SqlDrop));
-    hook_path::HookPlan::new(tag, tag_name.clone(), start, end, drop).map(Plan::Hook)
+    hook_path::HookPlan::new(tag, tag_name, start, end, drop).map(Plan::Hook)
 }
 
 /// Runs a command that fires triggers; `run_command` runs the command itself and hands back its
@@ -120,8 +121,8 @@ pub fn run(
     run_command: impl FnOnce() -> Result<(), PgError>,
 ) -> Result<(), PgError> {
     let tag = match &plan {
-        Plan::Native { tag } => tag.clone(),
-        Plan::Hook(hook) => hook.tag_name().to_owned(),
+        Plan::Native { tag } => *tag,
+        Plan::Hook(hook) => hook.tag_name(),
     };
     let running = statement::Running::start(statement);
     let outcome = match plan {
@@ -129,7 +130,7 @@ pub fn run(
         Plan::Hook(hook) => hook.run(statement.node, running.text(), run_command),
     };
     if let Err(error) = outcome {
-        failed::remember(&tag, running.text(), error);
+        failed::remember(tag, running.text(), error);
     }
     outcome
 }

@@ -62,12 +62,12 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
     else {
         return Ok(());
     };
-    // SAFETY: GetCommandTagName returns a static string for any tag.
-    let tag_name = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)) }.to_string_lossy().into_owned();
+    // SAFETY: GetCommandTagName returns a static ASCII string for any tag.
+    let tag_name = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)) }.to_str().unwrap_or_default();
     let replica = fire::replica_role();
     let snapshot = cache::snapshot();
     let triggers: Vec<_> =
-        snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(&tag_name), replica)).cloned().collect();
+        snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(tag_name), replica)).cloned().collect();
     if triggers.is_empty() {
         return Ok(());
     }
@@ -76,7 +76,7 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
         (crate::context::cstr(unsafe { pg_sys::debug_query_string }).unwrap_or_default(), 0.0)
     });
     let elapsed_ms = (event != Event::DdlCommandStart).then_some(elapsed_ms);
-    let command = Command { tag: tag_name, text, elapsed_ms, objects: Objects::Native };
+    let command = Command { tag: tag_name.to_owned(), text, elapsed_ms, objects: Objects::Native };
     super::fire_event(event, data.tag, data.parsetree, &triggers, command)
 }
 

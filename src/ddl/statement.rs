@@ -7,10 +7,11 @@
 use super::Statement;
 use std::cell::RefCell;
 use std::ffi::CStr;
+use std::rc::Rc;
 use std::time::Instant;
 
 struct Entry {
-    text: String,
+    text: Rc<str>,
     started: Instant,
 }
 
@@ -20,13 +21,13 @@ thread_local! {
 
 /// A statement on the stack while it runs.
 pub struct Running {
-    text: String,
+    text: Rc<str>,
 }
 
 impl Running {
     pub fn start(statement: &Statement) -> Running {
-        let text = own_text(statement);
-        RUNNING.with_borrow_mut(|running| running.push(Entry { text: text.clone(), started: Instant::now() }));
+        let text: Rc<str> = own_text(statement).into();
+        RUNNING.with_borrow_mut(|running| running.push(Entry { text: Rc::clone(&text), started: Instant::now() }));
         Running { text }
     }
 
@@ -44,19 +45,21 @@ impl Drop for Running {
 /// The innermost running statement's text and how long it has run, in milliseconds.
 pub fn innermost() -> Option<(String, f64)> {
     RUNNING.with_borrow(|running| {
-        running.last().map(|entry| (entry.text.clone(), entry.started.elapsed().as_secs_f64() * 1000.0))
+        running.last().map(|entry| (entry.text.to_string(), entry.started.elapsed().as_secs_f64() * 1000.0))
     })
 }
 
-/// This statement's own text: `stmt_location`/`stmt_len` cut it out of a multi-statement string.
+/// This statement's own text: `stmt_location`/`stmt_len` cut it out of a multi-statement string
+/// (a restore script sends many at once), and only that part is converted.
 fn own_text(statement: &Statement) -> String {
     if statement.query_string.is_null() {
         return String::new();
     }
     // SAFETY: the query string is NUL-terminated and outlives the call; the offsets come from the
     // parser and are byte offsets into it.
-    let full = unsafe { CStr::from_ptr(statement.query_string) }.to_string_lossy().into_owned();
+    let full = unsafe { CStr::from_ptr(statement.query_string) }.to_bytes();
     let start = usize::try_from(statement.location).unwrap_or(0).min(full.len());
     let end = if statement.length > 0 { (start + statement.length as usize).min(full.len()) } else { full.len() };
-    full.get(start..end).unwrap_or(&full).trim().trim_end_matches(';').trim_end().to_owned()
+    let text = String::from_utf8_lossy(&full[start..end]);
+    text.trim().trim_end_matches(';').trim_end().to_owned()
 }

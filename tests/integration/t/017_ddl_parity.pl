@@ -24,13 +24,11 @@ $node->safe_psql('postgres', 'CREATE ROLE corp_owner; CREATE ROLE corp_reader;')
 my %source = (
 	native => {
 		commands => 'pg_catalog.pg_event_trigger_ddl_commands()',
-		command_columns => 'classid, objid, objsubid, command_tag, object_type, schema_name, object_identity, in_extension, command',
 		dropped => 'pg_catalog.pg_event_trigger_dropped_objects()',
 		rewrite => 'pg_catalog.pg_event_trigger_table_rewrite_oid() || \'|\' || pg_catalog.pg_event_trigger_table_rewrite_reason()',
 	},
 	ours => {
 		commands => 'login_trigger.ddl_commands()',
-		command_columns => 'classid, objid, objsubid, command_tag, object_type, schema_name, object_identity, in_extension',
 		dropped => 'login_trigger.dropped_objects()',
 		rewrite => 'login_trigger.table_rewrite_oid() || \'|\' || login_trigger.table_rewrite_reason()',
 	});
@@ -47,7 +45,8 @@ sub logger
 	    INSERT INTO public.ddl_rows
 	    SELECT '$name', statement_timestamp(), TG_EVENT, TG_TAG, n,
 	           concat_ws('|', classid, objid, objsubid, command_tag, object_type, schema_name, object_identity, in_extension)
-	      FROM $s->{commands} WITH ORDINALITY AS c($s->{command_columns}, n);
+	      FROM $s->{commands} WITH ORDINALITY AS c(classid, objid, objsubid, command_tag, object_type, schema_name,
+	           object_identity, in_extension, command, n);
 	  ELSIF TG_EVENT = 'sql_drop' THEN
 	    INSERT INTO public.ddl_rows
 	    SELECT '$name', statement_timestamp(), TG_EVENT, TG_TAG, n,
