@@ -4,7 +4,9 @@
 CREATE TABLE login_trigger.event_trigger (
     name       text COLLATE "C" PRIMARY KEY,
     event      text NOT NULL,
-    function   regprocedure NOT NULL,
+    -- schema.function, resolved in that schema only: kept by name, as pg_dump and pg_upgrade
+    -- carry it (function OIDs change), and followed through RENAME and SET SCHEMA.
+    function   text NOT NULL,
     enabled    "char" NOT NULL DEFAULT 'O',
     tags       text[],
     owner      regrole NOT NULL,

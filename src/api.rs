@@ -5,6 +5,7 @@
 
 use crate::error::{OrRaise, Refusal};
 use crate::event::{Event, TriggerState};
+use crate::function_name;
 use crate::registry::{dispatchers, validate};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
@@ -79,13 +80,16 @@ fn create_trigger(
     if exists(name) {
         already_exists(name).raise();
     }
+    // The registry keeps the function by name, as pg_dump and pg_upgrade carry it.
+    let function_name = function_name::qualified(accepted.function)
+        .unwrap_or_else(|| error!("function with OID {} does not exist", accepted.function.to_u32()));
     Spi::run_with_args(
         "INSERT INTO login_trigger.event_trigger (name, event, function, enabled, tags, owner) \
-         VALUES ($1, $2, $3::pg_catalog.regprocedure, $4::pg_catalog.\"char\", $5, $6::pg_catalog.regrole)",
+         VALUES ($1, $2, $3, $4::pg_catalog.\"char\", $5, $6::pg_catalog.regrole)",
         &[
             accepted.name.as_str().into(),
             accepted.event.name().into(),
-            accepted.function.into(),
+            function_name.as_str().into(),
             accepted.state.letter().to_string().into(),
             accepted.tags.into(),
             // SAFETY: GetUserId reads a backend-local variable.

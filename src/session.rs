@@ -34,6 +34,7 @@ use crate::context::{self, Detail, LogoutReason};
 use crate::event::Event;
 use crate::fault;
 use crate::fire::{self, Firing};
+use crate::function_name;
 use crate::gucs;
 use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
@@ -41,7 +42,6 @@ use crate::registry::shared::{self, SessionTriggers};
 use crate::registry::validate;
 use pgrx::prelude::*;
 use std::cell::Cell;
-use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 
 thread_local! {
@@ -91,11 +91,11 @@ fn read_session_triggers(database: pg_sys::Oid, generation: Option<u64>) -> Sess
 /// and the setting is ignored: a typo in postgresql.conf must not lock every user out, nor crash a
 /// backend calling a function with arguments it does not pass.
 fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
-    let Some((schema, function_name)) = split_qualified_name(name) else {
+    let Some((schema, function_name)) = function_name::split(name) else {
         warning!("{setting} \"{name}\" is not a schema-qualified function name; it is ignored");
         return None;
     };
-    let Some(function) = function_without_arguments(&schema, &function_name) else {
+    let Some(function) = function_name::without_arguments(&schema, &function_name) else {
         warning!("{setting} function \"{name}\" does not exist; it is ignored");
         return None;
     };
@@ -111,51 +111,6 @@ fn resolve_setting_function(setting: &str, name: &str) -> Option<pg_sys::Oid> {
 fn setting_function(setting: &str, name: Option<String>) -> Option<(String, pg_sys::Oid)> {
     let name = name?;
     resolve_setting_function(setting, &name).map(|function| (name, function))
-}
-
-/// `(schema, function)` of a `schema.function[()]` name, by PostgreSQL's own identifier parser.
-pub(crate) fn split_qualified_name(name: &str) -> Option<(CString, CString)> {
-    let name = name.trim();
-    let name = name.strip_suffix("()").unwrap_or(name);
-    let raw = CString::new(name).ok()?;
-    // SAFETY: SplitIdentifierString parses a palloc'd copy in place (it never raises) and
-    // returns a list of pointers into that copy, which lives in the current memory context.
-    unsafe {
-        let copy = pg_sys::pstrdup(raw.as_ptr());
-        let mut parts: *mut pg_sys::List = std::ptr::null_mut();
-        if !pg_sys::SplitIdentifierString(copy, b'.' as std::ffi::c_char, &mut parts) {
-            return None;
-        }
-        if parts.is_null() || (*parts).length != 2 {
-            return None;
-        }
-        let [schema, function] =
-            [0, 1].map(|index| std::ffi::CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()));
-        (!schema.is_empty() && !function.is_empty()).then(|| (schema.to_owned(), function.to_owned()))
-    }
-}
-
-/// The function `schema.name()` taking no arguments: syscache lookups in that schema only, with
-/// no privilege check on the schema (the setting is a superuser's, and login runs as every user).
-fn function_without_arguments(schema: &std::ffi::CStr, name: &std::ffi::CStr) -> Option<pg_sys::Oid> {
-    // SAFETY: syscache lookups inside the login transaction with NUL-terminated names; a missing
-    // schema gives InvalidOid (missing_ok), and the empty argument vector is palloc'd.
-    unsafe {
-        let namespace = pg_sys::get_namespace_oid(schema.as_ptr(), true);
-        if namespace == pg_sys::Oid::INVALID {
-            return None;
-        }
-        let no_arguments = pg_sys::buildoidvector(std::ptr::null(), 0);
-        let function = pg_sys::GetSysCacheOid(
-            pg_sys::SysCacheIdentifier::PROCNAMEARGSNSP as i32,
-            pg_sys::Anum_pg_proc_oid as pg_sys::AttrNumber,
-            pg_sys::Datum::from(name.as_ptr()),
-            pg_sys::Datum::from(no_arguments),
-            pg_sys::Datum::from(namespace),
-            pg_sys::Datum::from(0),
-        );
-        (function != pg_sys::Oid::INVALID).then_some(function)
-    }
 }
 
 /// Starts a transaction for session-event work, as postgres.c does for a statement.

@@ -94,7 +94,7 @@ mod tests {
     #[pg_test]
     fn setting_function_names_follow_postgres_identifier_rules() {
         let split = |name: &str| {
-            crate::session::split_qualified_name(name).map(|(schema, function)| {
+            crate::function_name::split(name).map(|(schema, function)| {
                 (schema.to_string_lossy().into_owned(), function.to_string_lossy().into_owned())
             })
         };

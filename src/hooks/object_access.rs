@@ -4,7 +4,7 @@
 //! dropped to `ddl` while a DDL command is collecting them for its triggers.
 
 use crate::ddl;
-use crate::registry::maintain;
+use crate::registry::{self, maintain};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::object_access_hook_type = None;
@@ -32,6 +32,14 @@ unsafe extern "C-unwind" fn object_access(
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(access, class_id, object_id, sub_id, arg));
         }
+    }
+    // SAFETY: reads a backend-local flag. pg_upgrade carries names as they are.
+    if access == pg_sys::ObjectAccessType::OAT_POST_ALTER
+        && !unsafe { pg_sys::IsBinaryUpgrade }
+        && (class_id == pg_sys::NamespaceRelationId
+            || (class_id == pg_sys::ProcedureRelationId && registry::cache::snapshot().registers_function(object_id)))
+    {
+        maintain::follow_renames();
     }
     if access == pg_sys::ObjectAccessType::OAT_DROP {
         match class_id {

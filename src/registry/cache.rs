@@ -7,7 +7,6 @@
 use super::{EXTENSION, SCHEMA, TABLE};
 use crate::event::{Event, TriggerState};
 use crate::security::as_bootstrap_superuser;
-use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::ffi::CStr;
@@ -39,8 +38,17 @@ impl Registration {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     by_event: [Vec<Registration>; Event::ALL.len()],
-    /// Every registered function, disabled ones included, for `DROP FUNCTION … CASCADE`.
-    functions: Vec<pg_sys::Oid>,
+    /// Every registration, disabled ones included, with its function as stored and as resolved,
+    /// for `DROP FUNCTION … CASCADE`, `RENAME` and `SET SCHEMA`.
+    functions: Vec<RegisteredFunction>,
+}
+
+/// A registration's function: the name the registry stores and the function it resolved to.
+#[derive(Debug, Clone)]
+pub struct RegisteredFunction {
+    pub registration: String,
+    pub stored_name: String,
+    pub function: pg_sys::Oid,
 }
 
 impl Snapshot {
@@ -49,7 +57,12 @@ impl Snapshot {
     }
 
     pub fn registers_function(&self, function: pg_sys::Oid) -> bool {
-        self.functions.contains(&function)
+        self.functions.iter().any(|registered| registered.function == function)
+    }
+
+    /// Every registration's function.
+    pub fn functions(&self) -> &[RegisteredFunction] {
+        &self.functions
     }
 }
 
@@ -141,12 +154,11 @@ fn build() -> Snapshot {
     };
     REGISTRY.set(registry);
     // No operators or unqualified names: nothing here resolves through the session's search_path.
-    let rows: Vec<(String, String, pg_sys::Oid, String, Option<Vec<Option<String>>>)> = as_bootstrap_superuser(|| {
+    let rows: Vec<(String, String, String, String, Option<Vec<Option<String>>>)> = as_bootstrap_superuser(|| {
         Spi::connect(|client| {
             client
                 .select(
-                    "SELECT name, event, function::pg_catalog.oid, enabled::pg_catalog.text, tags \
-                     FROM login_trigger.event_trigger",
+                    "SELECT name, event, function, enabled::pg_catalog.text, tags FROM login_trigger.event_trigger",
                     None,
                     &[],
                 )?
@@ -154,7 +166,7 @@ fn build() -> Snapshot {
                     Ok((
                         row.get::<String>(1)?.unwrap_or_default(),
                         row.get::<String>(2)?.unwrap_or_default(),
-                        row.get::<pg_sys::Oid>(3)?.unwrap_or(pg_sys::Oid::INVALID),
+                        row.get::<String>(3)?.unwrap_or_default(),
                         row.get::<String>(4)?.unwrap_or_default(),
                         row.get::<Vec<Option<String>>>(5)?,
                     ))
@@ -164,17 +176,20 @@ fn build() -> Snapshot {
         .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
     });
     let mut snapshot = Snapshot::default();
-    for (name, event, function, enabled, tags) in rows {
-        snapshot.functions.push(function);
-        // A function dropped while the library was not loaded leaves its row behind; such a row
-        // cannot fire, and drop_trigger() removes it.
+    for (name, event, stored_name, enabled, tags) in rows {
+        // A function dropped while the library was not loaded, or renamed outside its reach,
+        // leaves a row that names nothing; such a row cannot fire, and drop_trigger() removes it.
+        let Some(function) = crate::function_name::resolve(&stored_name) else {
+            continue;
+        };
+        snapshot.functions.push(RegisteredFunction { registration: name.clone(), stored_name, function });
         let Ok(event) = Event::parse(&event) else {
             continue;
         };
         let Some(state) = enabled.chars().next().and_then(TriggerState::from_letter) else {
             continue;
         };
-        if state == TriggerState::Disabled || PgProc::new(function).is_none() {
+        if state == TriggerState::Disabled {
             continue;
         }
         let tags = tags.map(|tags| tags.into_iter().flatten().collect());

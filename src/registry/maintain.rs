@@ -19,6 +19,7 @@ use super::validate::{self, Accepted};
 use super::{CARRIER_TABLES, SCHEMA, TABLE, cache, carrier_table_name};
 use crate::error::{OrRaise, Refusal};
 use crate::event::Event;
+use crate::function_name;
 use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
 use std::ffi::CString;
@@ -51,9 +52,11 @@ fn event_trigger_check<'a>(
         return Ok(trigger.old().map(PgHeapTuple::into_owned));
     };
     let accepted = accept_row(&row);
+    let function = function_name::qualified(accepted.function).unwrap_or_default();
     let mut row = row.into_owned();
     row.set_by_name("tags", accepted.tags)
-        .unwrap_or_else(|error| error!("could not store the normalised tags: {error}"));
+        .and_then(|()| row.set_by_name("function", function))
+        .unwrap_or_else(|error| error!("could not store the normalised row: {error}"));
     Ok(Some(row))
 }
 
@@ -62,7 +65,8 @@ fn accept_row(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Accepted {
     let field = |name: &str| -> Option<String> { row.get_by_name::<String>(name).ok().flatten() };
     let name = validate::required("name", field("name")).or_raise();
     let event = validate::required("event", field("event")).or_raise();
-    let function = validate::required("function", row.get_by_name::<pg_sys::Oid>("function").ok().flatten()).or_raise();
+    Event::parse(&event).or_raise();
+    let function = validate::function_by_name(&validate::required("function", field("function")).or_raise()).or_raise();
     let enabled = validate::required("enabled", row.get_by_name::<i8>("enabled").ok().flatten()).or_raise();
     let tags = row
         .get_by_name::<pgrx::Array<&str>>("tags")
@@ -81,7 +85,12 @@ fn event_trigger_sync<'a>(
     let carrier_of = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
         row.map(|row| {
             let name = row.get_by_name::<String>("name").ok().flatten().unwrap_or_default();
-            let function = row.get_by_name::<pg_sys::Oid>("function").ok().flatten().unwrap_or(pg_sys::Oid::INVALID);
+            let function = row
+                .get_by_name::<String>("function")
+                .ok()
+                .flatten()
+                .and_then(|function| function_name::resolve(&function))
+                .unwrap_or(pg_sys::Oid::INVALID);
             let event = row.get_by_name::<String>("event").ok().flatten().unwrap_or_default();
             (name, function, Event::parse(&event).unwrap_or(Event::DdlCommandStart))
         })
@@ -149,9 +158,13 @@ fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
     (oid != pg_sys::Oid::INVALID).then_some(oid)
 }
 
-/// Creates the carrier of one registration: a trigger of the same name that depends on the
-/// registered function. Created through `CreateTrigger` rather than SQL, so that no event
-/// trigger, native or ours, fires for the extension's bookkeeping.
+/// Creates the carrier of one registration: a trigger of the same name whose `WHEN` condition
+/// names the registered function, `WHEN (false AND schema.function() IS NULL)`. PostgreSQL records
+/// the dependency of a trigger on the functions of its condition itself, and pg_dump and
+/// pg_upgrade reproduce the condition by name, so the dependency survives them (one recorded by
+/// hand would not); `false AND` keeps the function from ever being called. Created through
+/// `CreateTrigger` rather than SQL, so that no event trigger, native or ours, fires for the
+/// extension's bookkeeping.
 fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys::Oid) {
     let table = carrier_table(carrier);
     let carrier_function = Spi::get_one::<pg_sys::Oid>(
@@ -161,9 +174,11 @@ fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys
     .flatten()
     .unwrap_or_else(|| error!("login_trigger.registered_function_carrier() is missing"));
     let cname = CString::new(name).unwrap_or_else(|_| error!("trigger name contains a NUL byte"));
-    // SAFETY: alloc_node returns a zeroed, palloc'd CreateTrigStmt with its tag set; the strings
-    // are copied into the current memory context with pstrdup before they are stored in it.
-    let carrier = unsafe {
+    // SAFETY: alloc_node returns a zeroed, palloc'd node with its tag set; the strings are copied
+    // into the current memory context with pstrdup before they are stored in it; the condition is
+    // built as the parser would transform it (a FuncExpr of a function taking no arguments, a
+    // NullTest, a BoolExpr), which CreateTrigger accepts already transformed.
+    unsafe {
         let mut statement = PgBox::<pg_sys::CreateTrigStmt>::alloc_node(pg_sys::NodeTag::T_CreateTrigStmt);
         statement.trigname = pg_sys::pstrdup(cname.as_ptr());
         statement.relation =
@@ -171,7 +186,22 @@ fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys
         statement.row = false;
         statement.timing = pg_sys::TRIGGER_TYPE_AFTER as i16;
         statement.events = pg_sys::TRIGGER_TYPE_TRUNCATE as i16;
-        pg_sys::CreateTrigger(
+        let call = pg_sys::makeFuncExpr(
+            function,
+            pg_sys::get_func_rettype(function),
+            std::ptr::null_mut(),
+            pg_sys::Oid::INVALID,
+            pg_sys::Oid::INVALID,
+            pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+        );
+        let mut is_null = PgBox::<pg_sys::NullTest>::alloc_node(pg_sys::NodeTag::T_NullTest);
+        is_null.arg = call.cast();
+        is_null.nulltesttype = pg_sys::NullTestType::IS_NULL;
+        is_null.location = -1;
+        let never = pg_sys::makeBoolConst(false, false);
+        let operands = pg_sys::lappend(pg_sys::lappend(std::ptr::null_mut(), never.cast()), is_null.as_ptr().cast());
+        let condition = pg_sys::makeBoolExpr(pg_sys::BoolExprType::AND_EXPR, operands, -1);
+        let carrier = pg_sys::CreateTrigger(
             statement.as_ptr(),
             c"".as_ptr(),
             table,
@@ -180,15 +210,18 @@ fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys
             pg_sys::Oid::INVALID,
             carrier_function,
             pg_sys::Oid::INVALID,
+            condition.cast(),
+            false,
+            false,
+        );
+        // CreateTrigger records the dependencies of a condition it transformed itself; for one
+        // passed transformed (as partitions' clones are) the caller records them.
+        pg_sys::recordDependencyOnExpr(
+            &carrier,
+            condition.cast(),
             std::ptr::null_mut(),
-            false,
-            false,
-        )
-    };
-    let registered = pg_sys::ObjectAddress { classId: pg_sys::ProcedureRelationId, objectId: function, objectSubId: 0 };
-    // SAFETY: both addresses name existing objects; recordDependencyOn inserts one pg_depend row.
-    unsafe {
-        pg_sys::recordDependencyOn(&carrier, &registered, pg_sys::DependencyType::DEPENDENCY_NORMAL);
+            pg_sys::DependencyType::DEPENDENCY_NORMAL,
+        );
         pg_sys::CommandCounterIncrement();
     }
 }
@@ -241,17 +274,51 @@ fn drop_all_carriers() {
 /// registrations of that function, which only happens under `CASCADE` (the carrier makes a plain
 /// `DROP FUNCTION` fail first). Costs a cache read for functions that are not registered.
 pub fn forget_function(function: pg_sys::Oid) {
-    if !cache::snapshot().registers_function(function) || cache::relation(TABLE).is_none() {
+    let snapshot = cache::snapshot();
+    let names: Vec<String> = snapshot
+        .functions()
+        .iter()
+        .filter(|registered| registered.function == function)
+        .map(|registered| registered.registration.clone())
+        .collect();
+    if names.is_empty() || cache::relation(TABLE).is_none() {
         return;
     }
     // The dropping role may be the function's non-superuser owner, who cannot write the registry.
     as_bootstrap_superuser(|| {
         Spi::run_with_args(
-            "DELETE FROM login_trigger.event_trigger WHERE function::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-            &[function.into()],
+            "DELETE FROM login_trigger.event_trigger WHERE name OPERATOR(pg_catalog.=) ANY ($1)",
+            &[names.into()],
         )
     })
     .unwrap_or_else(|error| error!("could not remove the registrations of a dropped function: {error}"));
+}
+
+/// Called by the object-access hook after a function or a schema was altered: a registered
+/// function renamed, moved to another schema, or in a schema renamed is renamed in the registry
+/// too, so that the registry keeps naming it (and pg_dump dumps the name that resolves).
+pub fn follow_renames() {
+    let snapshot = cache::snapshot();
+    if snapshot.functions().is_empty() {
+        return;
+    }
+    // SAFETY: makes the command's own catalog change (the new name) visible to the lookups below,
+    // as PostgreSQL does between the steps of a command.
+    unsafe { pg_sys::CommandCounterIncrement() };
+    for registered in snapshot.functions() {
+        let Some(current) = function_name::qualified(registered.function) else { continue };
+        if current == registered.stored_name {
+            continue;
+        }
+        // The renaming role may own the schema without being a superuser.
+        as_bootstrap_superuser(|| {
+            Spi::run_with_args(
+                "UPDATE login_trigger.event_trigger SET function = $2 WHERE name OPERATOR(pg_catalog.=) $1",
+                &[registered.registration.as_str().into(), current.as_str().into()],
+            )
+        })
+        .unwrap_or_else(|error| error!("could not follow the rename of a registered function: {error}"));
+    }
 }
 
 /// Called by the object-access hook just before a schema or a relation is dropped. Dropping the

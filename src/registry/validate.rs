@@ -100,6 +100,14 @@ pub fn trigger_function(function: pg_sys::Oid) -> Checked<()> {
     Ok(())
 }
 
+/// The function a registry row names (`schema.function`), which must exist and take no arguments.
+pub fn function_by_name(name: &str) -> Checked<pg_sys::Oid> {
+    crate::function_name::resolve(name).ok_or_else(|| {
+        Refusal::new(PgSqlErrorCode::ERRCODE_UNDEFINED_FUNCTION, format!("function {name} does not exist"))
+            .detail("The registry names a function as schema.function; it must take no arguments.")
+    })
+}
+
 /// Checks every field of a registration.
 pub fn registration(
     name: &str,

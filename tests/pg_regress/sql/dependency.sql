@@ -31,6 +31,27 @@ DROP FUNCTION public.noop_event();
 SELECT login_trigger.drop_trigger('renamed');
 SELECT * FROM carriers;
 
+-- The registry names a function by schema and name, and follows it through RENAME, SET SCHEMA
+-- and a renamed schema; the guard follows it too, and the name written by hand is normalised.
+CREATE SCHEMA moving;
+CREATE FUNCTION moving."Mixed Case"() RETURNS void LANGUAGE sql AS $$SELECT$$;
+SELECT login_trigger.create_trigger('follows', 'ddl_command_end', 'moving."Mixed Case"()');
+SELECT function FROM login_trigger.event_trigger WHERE name = 'follows';
+ALTER FUNCTION moving."Mixed Case"() RENAME TO plain;
+SELECT function FROM login_trigger.event_trigger WHERE name = 'follows';
+ALTER SCHEMA moving RENAME TO moved;
+SELECT function FROM login_trigger.event_trigger WHERE name = 'follows';
+ALTER FUNCTION moved.plain() SET SCHEMA public;
+SELECT function FROM login_trigger.event_trigger WHERE name = 'follows';
+DROP FUNCTION public.plain();
+UPDATE login_trigger.event_trigger SET function = ' PUBLIC.Plain() ' WHERE name = 'follows';
+SELECT function FROM login_trigger.event_trigger WHERE name = 'follows';
+SELECT try($$UPDATE login_trigger.event_trigger SET function = 'plain' WHERE name = 'follows'$$);
+SELECT try($$UPDATE login_trigger.event_trigger SET function = 'moved.plain' WHERE name = 'follows'$$);
+DROP FUNCTION public.plain() CASCADE;
+SELECT count(*) FROM login_trigger.event_trigger WHERE name = 'follows';
+DROP SCHEMA moved;
+
 -- A superuser writing the catalog directly goes through the same checks.
 SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, owner)
              VALUES ('direct', 'logon', 'public.noop_void()', current_user::regrole)$$);
