@@ -70,12 +70,30 @@ scratch_dir() {
     echo "$dir"
 }
 
-# Builds and installs the extension into the version's pkglibdir and sharedir.
+# Builds and installs the extension into the version's pkglibdir and sharedir (cargo pgrx install
+# writes the current version's script and copies the update scripts, sql/login_trigger--A--B.sql),
+# plus the frozen scripts of earlier releases (sql/releases), so that t/021_releases.pl can create
+# an earlier release and update it.
 install_extension() {
-    local major=${1:-$PG_MAJOR} flags=()
+    local major=${1:-$PG_MAJOR} flags=() config release current
     [ "$(id -u)" -eq 0 ] || flags+=(--sudo)
-    (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$(pg_config_path "$major")" \
-        --no-default-features --features "pg$major" "${flags[@]}" ${CARGO_PGRX_INSTALL_FLAGS:-}) >&2
+    config=$(pg_config_path "$major")
+    (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$config" \
+        --no-default-features --features "pg$major" "${flags[@]}" ${CARGO_PGRX_INSTALL_FLAGS:-}) >&2 || return 1
+    current=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -1)
+    for release in "$REPO_ROOT"/sql/releases/login_trigger--*.sql; do
+        [ "$(basename "$release")" = "login_trigger--$current.sql" ] && continue
+        as_root install -m 644 "$release" "$("$config" --sharedir)/extension/" || return 1
+    done
+}
+
+# copy_extension MAJOR PREFIX: installs the extension as installed for MAJOR into another build of
+# the same major under PREFIX (the source-built old cluster of the pg_upgrade test). One major has
+# one ABI, so the same library serves every build of it, as packaged extensions do.
+copy_extension() {
+    local major=$1 prefix=$2 config; config=$(pg_config_path "$major")
+    as_root install -m 755 "$("$config" --pkglibdir)/login_trigger.so" "$prefix/lib/"
+    as_root install -m 644 "$("$config" --sharedir)"/extension/login_trigger* "$prefix/share/extension/"
 }
 
 # cluster_start DIR PORT [postgresql.conf line ...]: initdb (trust locally, scram-sha-256 over TCP

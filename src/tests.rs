@@ -127,3 +127,26 @@ pub mod pg_test {
         vec!["shared_preload_libraries = 'login_trigger'"]
     }
 }
+
+/// The release metadata stays in step with Cargo.toml: PGXN's META.json names this version and
+/// its script in sql/releases (frozen when the version is released; t/021_releases.pl compares
+/// the frozen script with what cargo pgrx generates).
+#[cfg(test)]
+mod release {
+    #[test]
+    fn meta_json_describes_this_version() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{root}/META.json")).expect("META.json is readable"))
+                .expect("META.json is JSON");
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(meta["version"], version, "META.json's version");
+        assert_eq!(meta["name"], env!("CARGO_PKG_NAME"));
+        assert_eq!(meta["license"], "PostgreSQL");
+        let script = format!("sql/releases/login_trigger--{version}.sql");
+        assert_eq!(meta["contents"]["extensions"]["login_trigger"]["sql"], script.as_str());
+        let module = &meta["contents"]["modules"]["login_trigger"];
+        assert_eq!(module["type"], "hook");
+        assert!(["server", "session"].contains(&module["preload"].as_str().unwrap_or_default()));
+    }
+}
