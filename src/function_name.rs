@@ -49,8 +49,7 @@ pub fn split(name: &str) -> Option<(CString, CString)> {
         if parts.is_null() || (*parts).length != 2 {
             return None;
         }
-        let [schema, function] =
-            [0, 1].map(|index| CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()));
+        let [schema, function] = [0, 1].map(|index| CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()));
         (!schema.is_empty() && !function.is_empty()).then(|| (schema.to_owned(), function.to_owned()))
     }
 }
