@@ -89,5 +89,55 @@ for my $mode ([ plain => () ], [ single => '--single-transaction' ], [ parallel 
 		qr/CREATE TABLE:public.audited/, "$name restore: the audit trigger fires for new DDL");
 }
 
+# pg_restore --clean --if-exists over an existing copy: pg_restore drops the registered functions
+# before the extension, which the registrations' guards refuse, so the README's way is to drop
+# the extension in the copy first; then the restore reports no error and the copy is as the
+# source, registrations active.
+{
+	my $db = 'dst_plain';
+	my ($stdout, $stderr) = ('', '');
+	$node->safe_psql($db, 'DROP EXTENSION login_trigger');
+	my $ok = IPC::Run::run([ 'pg_restore', '--clean', '--if-exists', '-d', $node->connstr($db), $dump ], '>', \$stdout, '2>', \$stderr);
+	ok($ok, '--clean --if-exists restore over the copy succeeds once its extension is dropped');
+	is($stderr, '', '--clean --if-exists restore reports no error');
+	is($node->safe_psql($db, $registry), $source{registry}, '--clean restore: the registrations are identical');
+	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, '--clean restore: so are the dispatchers');
+	($ret, $out, $err) = $node->psql($db, 'CREATE TABLE public.refused (a int)');
+	like($err, qr/command CREATE TABLE is disabled/, '--clean restore: afterwards noddl refuses DDL again');
+}
+
+# A database whose login trigger refuses pg_dump (its application name is not allowed) refuses
+# pg_dump, as it would with a native login event trigger (17+, compared below); a superuser
+# dumps it anyway with login_trigger.enabled off for that connection, as the README says.
+my $gate = q{
+	CREATE FUNCTION public.only_app() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN
+	  IF current_setting('application_name') <> 'app' THEN
+	    RAISE EXCEPTION 'application % is not allowed', current_setting('application_name') USING ERRCODE = 'LT001';
+	  END IF;
+	END $$;};
+$node->safe_psql('postgres', 'CREATE DATABASE gated');
+$node->safe_psql('gated', "CREATE EXTENSION login_trigger; $gate SELECT login_trigger.create_trigger('gate', 'login', 'public.only_app()');");
+# pg_dump names itself "pg_dump" unless PGAPPNAME says otherwise (the test framework sets it).
+delete $ENV{PGAPPNAME};
+my ($dump_out, $dump_err) = ('', '');
+ok(!IPC::Run::run([ 'pg_dump', '-d', $node->connstr('gated'), '-f', '/dev/null' ], '>', \$dump_out, '2>', \$dump_err),
+	'a login trigger that refuses pg_dump refuses it');
+like($dump_err, qr/application pg_dump is not allowed/, "pg_dump reports the login trigger's error");
+{
+	local $ENV{PGOPTIONS} = '-c login_trigger.enabled=off';
+	$node->command_ok([ 'pg_dump', '-d', $node->connstr('gated'), '-f', '/dev/null' ],
+		'a superuser dumps it with login_trigger.enabled=off for the connection');
+}
+if ($node->pg_version >= 17)
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE native_gated');
+	$node->safe_psql('native_gated', "$gate CREATE EVENT TRIGGER gate ON login EXECUTE FUNCTION public.only_app();");
+	($dump_out, $dump_err) = ('', '');
+	ok(!IPC::Run::run([ 'pg_dump', '-d', $node->connstr('native_gated'), '-f', '/dev/null' ], '>', \$dump_out, '2>', \$dump_err),
+		'native: a login event trigger that refuses pg_dump refuses it too');
+	like($dump_err, qr/application pg_dump is not allowed/, 'native: with the same error');
+}
+
 $node->stop;
 done_testing();
