@@ -24,6 +24,12 @@ ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync
 CREATE FUNCTION login_trigger.dispatch_ddl() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_dispatch_ddl';
 REVOKE EXECUTE ON FUNCTION login_trigger.dispatch_ddl() FROM PUBLIC;
+-- The function of the disabled event triggers that stand for login and logout registrations
+-- (login_trigger_login, login_trigger_logout): those fire from the library's own hooks, and this
+-- does nothing.
+CREATE FUNCTION login_trigger.session_dispatcher() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_session_dispatcher';
+REVOKE EXECUTE ON FUNCTION login_trigger.session_dispatcher() FROM PUBLIC;
 
 -- A DDL trigger's objects, with exactly the columns of pg_event_trigger_ddl_commands() and
 -- pg_event_trigger_dropped_objects(): PostgreSQL's own functions answer while a registration

@@ -6,7 +6,7 @@
 use crate::error::{OrRaise, Refusal};
 use crate::event::{Event, TriggerState};
 use crate::function_name;
-use crate::registry::{dispatchers, validate};
+use crate::registry::{maintain, validate};
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
@@ -97,9 +97,7 @@ fn create_trigger(
         ],
     )
     .unwrap_or_else(|error| error!("could not register trigger \"{name}\": {error}"));
-    if !accepted.event.is_session_event() {
-        dispatchers::ensure(accepted.event);
-    }
+    maintain::activate(accepted.event);
 }
 
 /// Removes a registration; with `if_exists`, a missing one is a notice instead of an error.
@@ -142,7 +140,7 @@ fn enable_trigger(name: Option<&str>, mode: Option<&str>) {
             .raise();
     }
     set_state(name, state);
-    // Also activates DDL registrations written by hand (or whose dispatcher a DBA dropped).
+    // Also activates registrations written by hand (or whose event trigger a DBA dropped).
     let event = Spi::get_one_with_args::<String>(
         "SELECT event FROM login_trigger.event_trigger WHERE name OPERATOR(pg_catalog.=) $1",
         &[name.into()],
@@ -150,8 +148,8 @@ fn enable_trigger(name: Option<&str>, mode: Option<&str>) {
     .ok()
     .flatten()
     .and_then(|event| Event::parse(&event).ok());
-    if let Some(event) = event.filter(|event| !event.is_session_event()) {
-        dispatchers::ensure(event);
+    if let Some(event) = event {
+        maintain::activate(event);
     }
 }
 

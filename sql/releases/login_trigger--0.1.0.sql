@@ -108,7 +108,7 @@ CREATE FUNCTION login_trigger.create_trigger(
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:159
+-- src/api.rs:157
 -- login_trigger::api::disable_trigger
 
 CREATE FUNCTION login_trigger.disable_trigger(name text)
@@ -116,7 +116,7 @@ RETURNS void VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_trigger_wrapper'
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:106
+-- src/api.rs:104
 -- login_trigger::api::drop_trigger
 
 CREATE FUNCTION login_trigger.drop_trigger(name text, if_exists boolean DEFAULT false)
@@ -124,7 +124,7 @@ RETURNS void VOLATILE LANGUAGE c AS 'MODULE_PATHNAME', 'drop_trigger_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:131
+-- src/api.rs:129
 -- login_trigger::api::enable_trigger
 
 CREATE FUNCTION login_trigger.enable_trigger(name text, mode text DEFAULT 'origin')
@@ -147,7 +147,7 @@ AS 'MODULE_PATHNAME', 'failed_ddl_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/api.rs:169
+-- src/api.rs:167
 -- login_trigger::api::rename_trigger
 
 CREATE FUNCTION login_trigger.rename_trigger(name text, new_name text)
@@ -225,7 +225,7 @@ CREATE FUNCTION "event_trigger_sync"()
 /* </end connected objects> */
 
 /* <begin connected objects> */
--- src/registry/maintain.rs:142
+-- src/registry/maintain.rs:144
 -- login_trigger::registry::maintain::registered_function_carrier
 CREATE FUNCTION "registered_function_carrier"()
 	RETURNS TRIGGER
@@ -262,6 +262,12 @@ ALTER TABLE login_trigger.event_trigger ENABLE ALWAYS TRIGGER event_trigger_sync
 CREATE FUNCTION login_trigger.dispatch_ddl() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_dispatch_ddl';
 REVOKE EXECUTE ON FUNCTION login_trigger.dispatch_ddl() FROM PUBLIC;
+-- The function of the disabled event triggers that stand for login and logout registrations
+-- (login_trigger_login, login_trigger_logout): those fire from the library's own hooks, and this
+-- does nothing.
+CREATE FUNCTION login_trigger.session_dispatcher() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'login_trigger_session_dispatcher';
+REVOKE EXECUTE ON FUNCTION login_trigger.session_dispatcher() FROM PUBLIC;
 
 -- A DDL trigger's objects, with exactly the columns of pg_event_trigger_ddl_commands() and
 -- pg_event_trigger_dropped_objects(): PostgreSQL's own functions answer while a registration

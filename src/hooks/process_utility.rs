@@ -8,7 +8,7 @@
 //! `boundary`).
 
 use crate::pg_ext;
-use crate::{boundary, ddl};
+use crate::{boundary, ddl, registry};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::ProcessUtility_hook_type = None;
@@ -81,9 +81,15 @@ fn process_utility(utility: Utility) {
     // SAFETY: the guard turns an error or panic of the planning into a PostgreSQL ERROR.
     let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&statement)) };
     let Some(plan) = plan else {
+        let bookkeeping = ddl::changes_our_event_triggers(&statement);
         // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
         // (the wrappers below hold only raw pointers).
-        return unsafe { utility.run() };
+        unsafe { utility.run() };
+        if bookkeeping {
+            // SAFETY: as for the planning.
+            unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::reconcile_all) };
+        }
+        return;
     };
     // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
     // inside a C boundary that catches its error with every field.

@@ -176,6 +176,8 @@ fn build() -> Snapshot {
         .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
     });
     let mut snapshot = Snapshot::default();
+    // An event's registrations are active while its event trigger exists (see `dispatchers`).
+    let active: Vec<Event> = Event::ALL.into_iter().filter(|event| super::dispatchers::exists(*event)).collect();
     for (name, event, stored_name, enabled, tags) in rows {
         // A function dropped while the library was not loaded, or renamed outside its reach,
         // leaves a row that names nothing; such a row cannot fire, and drop_trigger() removes it.
@@ -189,7 +191,7 @@ fn build() -> Snapshot {
         let Some(state) = enabled.chars().next().and_then(TriggerState::from_letter) else {
             continue;
         };
-        if state == TriggerState::Disabled {
+        if state == TriggerState::Disabled || !active.contains(&event) {
             continue;
         }
         let tags = tags.map(|tags| tags.into_iter().flatten().collect());

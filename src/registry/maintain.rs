@@ -109,11 +109,13 @@ fn event_trigger_sync<'a>(
             // collection, but a registration never goes silently inactive).
             // SAFETY: reads the transaction's isolation level.
             let fresh_snapshot = !unsafe { pg_sys::XactIsoLevel >= pg_sys::XACT_REPEATABLE_READ as i32 };
-            if !event.is_session_event() && fresh_snapshot && !has_registrations(*event) {
+            if fresh_snapshot && !has_registrations(*event) {
                 dispatchers::remove(*event);
             }
         }
-        if let Some((name, function, event)) = &new {
+        // Only an active registration is guarded (see `dispatchers`): a row restored before its
+        // event trigger gets its carrier when pg_restore creates that, last.
+        if let Some((name, function, event)) = new.as_ref().filter(|(_, _, event)| dispatchers::exists(*event)) {
             create_carrier(carrier_table_name(*event), name, *function);
         }
     }
@@ -268,6 +270,52 @@ fn drop_all_carriers() {
             drop_carrier(carrier_table_name, &name);
         }
     }
+}
+
+/// Activates an event's registrations (`create_trigger()`, `enable_trigger()`): its event
+/// trigger exists, and so does every registration's carrier.
+pub fn activate(event: Event) {
+    if dispatchers::ensure(event) {
+        reconcile_all();
+    }
+}
+
+/// After a command created, altered or dropped event triggers of ours (pg_restore creating them
+/// last, `pg_restore --clean` dropping them first, a DBA): each registration has a carrier if and
+/// only if its event's event trigger exists, and every backend re-reads the registry.
+pub fn reconcile_all() {
+    let Some(registry) = cache::relation(TABLE) else { return };
+    let rows: Vec<(String, String, String)> = as_bootstrap_superuser(|| {
+        Spi::connect(|client| {
+            client
+                .select("SELECT name, event, function FROM login_trigger.event_trigger", None, &[])?
+                .map(|row| {
+                    Ok((
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<String>(3)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+    })
+    .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"));
+    for (name, event, function) in rows {
+        let Ok(event) = Event::parse(&event) else { continue };
+        let table = carrier_table(carrier_table_name(event));
+        match (dispatchers::exists(event), carrier_oid(table, &name)) {
+            (true, None) => {
+                if let Some(function) = function_name::resolve(&function) {
+                    create_carrier(carrier_table_name(event), &name, function);
+                }
+            }
+            (false, Some(_)) => drop_carrier(carrier_table_name(event), &name),
+            _ => {}
+        }
+    }
+    super::shared::reset_at_commit();
+    // SAFETY: queues a relcache invalidation of the registry, as the row trigger does.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(registry) };
 }
 
 /// Called by the object-access hook just before a function is dropped: removes the

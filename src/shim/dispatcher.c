@@ -1,10 +1,12 @@
 /*
- * Creates the native event trigger through which an event's DDL registrations fire
- * (src/ddl/native.rs): CreateEventTrigger with the statement built as the grammar would, then
- * ENABLE ALWAYS, since which registration fires under session_replication_role is the
- * dispatcher's decision. Called directly, not through ProcessUtility, so that no event trigger
- * (ours or a user's) fires for the bookkeeping. Building parse nodes is C's business; the
- * function raises as CreateEventTrigger does (superuser, name taken, function missing).
+ * Creates the native event trigger that stands for an event's registrations
+ * (src/registry/dispatchers.rs): CreateEventTrigger with the statement built as the grammar
+ * would, then the given state: ENABLE ALWAYS for a DDL event's dispatcher, since which
+ * registration fires under session_replication_role is the dispatcher's decision; DISABLE for
+ * login and logout, which fire from our own hooks. Called directly, not through ProcessUtility,
+ * so that no event trigger (ours or a user's) fires for the bookkeeping. Building parse nodes is
+ * C's business; the function raises as CreateEventTrigger does (superuser, name taken, function
+ * missing).
  */
 #include "postgres.h"
 
@@ -39,7 +41,8 @@ login_trigger_attach_dispatcher(Oid dispatcher)
 }
 
 Oid
-login_trigger_create_dispatcher(const char *name, const char *event, const char *schema, const char *function)
+login_trigger_create_dispatcher(const char *name, const char *event, const char *schema, const char *function,
+								char enabled)
 {
 	CreateEventTrigStmt *create = makeNode(CreateEventTrigStmt);
 	AlterEventTrigStmt *alter = makeNode(AlterEventTrigStmt);
@@ -67,7 +70,7 @@ login_trigger_create_dispatcher(const char *name, const char *event, const char 
 	CommandCounterIncrement();
 
 	alter->trigname = pstrdup(name);
-	alter->tgenabled = TRIGGER_FIRES_ALWAYS;
+	alter->tgenabled = enabled;
 	AlterEventTrigger(alter);
 	login_trigger_attach_dispatcher(oid);
 	return oid;

@@ -57,6 +57,16 @@ sub figure
 	close($fh);
 }
 
+# A value of the pg_config of the version under test (first in PATH; PostgreSQL 13's test
+# framework has no config_data).
+sub pg_config
+{
+	my ($flag) = @_;
+	my $value = `pg_config $flag`;
+	chomp $value;
+	return $value;
+}
+
 # A started node. mode: shared (default), session or both; conf: extra postgresql.conf lines.
 sub node
 {

@@ -42,6 +42,11 @@ $node->safe_psql('src', q{
 	SELECT login_trigger.create_trigger('paused', 'ddl_command_end', 'public.audit_any()');
 	SELECT login_trigger.disable_trigger('paused');
 	SELECT login_trigger.create_trigger('on_replica', 'ddl_command_end', 'public.audit_any()', NULL, 'replica');
+	CREATE TABLE public.logins (app text);
+	GRANT INSERT ON public.logins TO PUBLIC;
+	CREATE FUNCTION public.note_login() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.logins VALUES (current_setting('application_name')); END $$;
+	SELECT login_trigger.create_trigger('hello', 'login', 'public.note_login()');
 	CREATE TABLE public.before_noddl (a int);
 	SELECT login_trigger.create_trigger('noddl', 'ddl_command_start', 'public.abort_any_command()');
 });
@@ -57,8 +62,9 @@ my %source = (
 	audit => $node->safe_psql('src', $audit),
 	dispatchers => $node->safe_psql('src', $dispatchers),
 	constraints => $node->safe_psql('src', $constraints));
-is($source{dispatchers}, 'login_trigger_ddl_command_end:A,login_trigger_ddl_command_start:A,login_trigger_sql_drop:A,login_trigger_table_rewrite:A',
-	'the source has one dispatcher per registered DDL event');
+is($source{dispatchers}, 'login_trigger_ddl_command_end:A,login_trigger_ddl_command_start:A,login_trigger_login:D,login_trigger_sql_drop:A,login_trigger_table_rewrite:A',
+	'the source has one event trigger per registered event, disabled for login');
+my $restore_logins = q{SELECT count(*) FROM public.logins WHERE app LIKE 'pg\_restore%'};
 
 my $dump = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
@@ -73,6 +79,9 @@ for my $mode ([ plain => () ], [ single => '--single-transaction' ], [ parallel 
 	ok($ok, "$name restore succeeds");
 	is($stderr, '', "$name restore reports no error");
 	is($node->safe_psql($db, $audit), $source{audit}, "$name restore: nothing of ours fired for the restore's own commands");
+	is($node->safe_psql($db, $restore_logins), '0', "$name restore: the restored login trigger did not fire for the restore's connections");
+	like($node->safe_psql($db, q{SELECT count(*) FROM public.logins WHERE app = '019_restore.pl'}), qr/^[1-9]/,
+		"$name restore: afterwards it fires");
 	is($node->safe_psql($db, $registry), $source{registry}, "$name restore: the registrations are identical");
 	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, "$name restore: so are the dispatchers");
 	is($node->safe_psql($db, $constraints), $source{constraints}, "$name restore: every constraint restored");
@@ -89,21 +98,26 @@ for my $mode ([ plain => () ], [ single => '--single-transaction' ], [ parallel 
 		qr/CREATE TABLE:public.audited/, "$name restore: the audit trigger fires for new DDL");
 }
 
-# pg_restore --clean --if-exists over an existing copy: pg_restore drops the registered functions
-# before the extension, which the registrations' guards refuse, so the README's way is to drop
-# the extension in the copy first; then the restore reports no error and the copy is as the
-# source, registrations active.
+# pg_restore --clean --if-exists over an existing copy with every registration in place: the
+# event triggers of ours are dropped first (they were created last), which deactivates the
+# registrations and releases their guards, so the registered functions can be dropped before the
+# extension, as with native event triggers; the restore reports no error and the copy is the
+# source again, registrations active.
 {
 	my $db = 'dst_plain';
 	my ($stdout, $stderr) = ('', '');
-	$node->safe_psql($db, 'DROP EXTENSION login_trigger');
+	$node->safe_psql($db, "SELECT login_trigger.create_trigger('noddl', 'ddl_command_start', 'public.abort_any_command()')");
 	my $ok = IPC::Run::run([ 'pg_restore', '--clean', '--if-exists', '-d', $node->connstr($db), $dump ], '>', \$stdout, '2>', \$stderr);
-	ok($ok, '--clean --if-exists restore over the copy succeeds once its extension is dropped');
+	ok($ok, '--clean --if-exists restore over a copy with every registration succeeds');
 	is($stderr, '', '--clean --if-exists restore reports no error');
 	is($node->safe_psql($db, $registry), $source{registry}, '--clean restore: the registrations are identical');
-	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, '--clean restore: so are the dispatchers');
+	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, '--clean restore: so are the event triggers');
+	is($node->safe_psql($db, $audit), $source{audit}, "--clean restore: nothing of ours fired for the restore's own commands");
 	($ret, $out, $err) = $node->psql($db, 'CREATE TABLE public.refused (a int)');
 	like($err, qr/command CREATE TABLE is disabled/, '--clean restore: afterwards noddl refuses DDL again');
+	$node->safe_psql($db, "SELECT login_trigger.drop_trigger('noddl')");
+	($ret, $out, $err) = $node->psql($db, 'DROP FUNCTION public.audit_ddl()');
+	like($err, qr/cannot drop function audit_ddl\(\) because other objects depend on it/, '--clean restore: DROP FUNCTION is refused again');
 }
 
 # A database whose login trigger refuses pg_dump (its application name is not allowed) refuses
@@ -129,7 +143,7 @@ like($dump_err, qr/application pg_dump is not allowed/, "pg_dump reports the log
 	$node->command_ok([ 'pg_dump', '-d', $node->connstr('gated'), '-f', '/dev/null' ],
 		'a superuser dumps it with login_trigger.enabled=off for the connection');
 }
-if ($node->pg_version >= 17)
+if ($node->safe_psql('postgres', 'SHOW server_version_num') >= 170000)
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE native_gated');
 	$node->safe_psql('native_gated', "$gate CREATE EVENT TRIGGER gate ON login EXECUTE FUNCTION public.only_app();");

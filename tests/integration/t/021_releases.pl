@@ -16,7 +16,7 @@ use LoginTriggerTest;
 
 my $releases = $ENV{LOGIN_TRIGGER_RELEASES} or die 'LOGIN_TRIGGER_RELEASES is not set (scripts/integration sets it)';
 my $node = LoginTriggerTest::node('releases', bare => 1);
-my $extension_dir = $node->config_data('--sharedir') . '/extension';
+my $extension_dir = LoginTriggerTest::pg_config('--sharedir') . '/extension';
 my $current = $node->safe_psql('postgres', q{SELECT default_version FROM pg_available_extensions WHERE name = 'login_trigger'});
 
 # version_cmp: orders "0.2.10" after "0.2.9".

@@ -16,8 +16,8 @@ plan skip_all => 'LOGIN_TRIGGER_PACKAGE names no installed package (scripts/test
 
 my $node = LoginTriggerTest::node('package', bare => 1);
 my @files = grep { -f $_ } split /\n/, `dpkg-query -L $package`;
-my $pkglibdir = $node->config_data('--pkglibdir');
-my $extension_dir = $node->config_data('--sharedir') . '/extension';
+my $pkglibdir = LoginTriggerTest::pg_config('--pkglibdir');
+my $extension_dir = LoginTriggerTest::pg_config('--sharedir') . '/extension';
 ok((grep { $_ eq "$pkglibdir/login_trigger.so" } @files), "$package installs the library the server loads");
 ok((grep { $_ eq "$extension_dir/login_trigger.control" } @files), "$package installs the control file");
 my $version = $node->safe_psql('postgres', q{SELECT default_version FROM pg_available_extensions WHERE name = 'login_trigger'});

@@ -60,6 +60,11 @@ SELECT try($$INSERT INTO login_trigger.event_trigger (name, event, function, tag
 INSERT INTO login_trigger.event_trigger (name, event, function, tags, owner)
 VALUES ('direct', 'ddl_command_end', 'public.noop_void()', '{create view}', current_user::regrole);
 SELECT name, tags FROM login_trigger.event_trigger;
+-- A row written by hand (or restored) is active, and guarded, once its event's event trigger
+-- exists: enable_trigger() creates it, as pg_restore does at the end of a restore.
+SELECT count(*) AS guards FROM carriers;
+SELECT login_trigger.enable_trigger('direct');
+SELECT count(*) AS guards FROM carriers;
 DROP FUNCTION public.noop_void();
 UPDATE login_trigger.event_trigger SET name = 'direct2';
 SELECT try($$UPDATE login_trigger.event_trigger SET event = 'bogus'$$);
