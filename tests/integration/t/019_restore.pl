@@ -47,6 +47,11 @@ $node->safe_psql('src', q{
 	CREATE FUNCTION public.note_login() RETURNS event_trigger LANGUAGE plpgsql AS $$
 	BEGIN INSERT INTO public.logins VALUES (current_setting('application_name')); END $$;
 	SELECT login_trigger.create_trigger('hello', 'login', 'public.note_login()');
+	CREATE TABLE public.logouts (app text);
+	GRANT INSERT ON public.logouts TO PUBLIC;
+	CREATE FUNCTION public.note_logout() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN INSERT INTO public.logouts VALUES (current_setting('application_name')); END $$;
+	SELECT login_trigger.create_trigger('goodbye', 'logout', 'public.note_logout()');
 	CREATE TABLE public.before_noddl (a int);
 	SELECT login_trigger.create_trigger('noddl', 'ddl_command_start', 'public.abort_any_command()');
 });
@@ -57,12 +62,18 @@ my $registry = "SELECT string_agg(concat_ws('|', name, event, function::text, en
 my $audit = 'SELECT count(*) || \'/\' || coalesce(max(id), 0) FROM public.ddl_audit';
 my $dispatchers = "SELECT string_agg(evtname || ':' || evtenabled::text, ',' ORDER BY evtname) FROM pg_event_trigger";
 my $constraints = "SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace";
+# Each guard (carrier trigger) and the function it depends on.
+my $guards = q{SELECT string_agg(t.tgname || '->' || d.refobjid::regprocedure::text, ',' ORDER BY t.tgname)
+	FROM pg_trigger t JOIN pg_depend d ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid
+	 AND d.refclassid = 'pg_proc'::regclass AND d.refobjid <> t.tgfoid
+	WHERE t.tgrelid::regclass::text LIKE 'login_trigger.registered_%'};
 my %source = (
+	guards => $node->safe_psql('src', $guards),
 	registry => $node->safe_psql('src', $registry),
 	audit => $node->safe_psql('src', $audit),
 	dispatchers => $node->safe_psql('src', $dispatchers),
 	constraints => $node->safe_psql('src', $constraints));
-is($source{dispatchers}, 'login_trigger_ddl_command_end:A,login_trigger_ddl_command_start:A,login_trigger_login:D,login_trigger_sql_drop:A,login_trigger_table_rewrite:A',
+is($source{dispatchers}, 'login_trigger_ddl_command_end:A,login_trigger_ddl_command_start:A,login_trigger_login:D,login_trigger_logout:D,login_trigger_sql_drop:A,login_trigger_table_rewrite:A',
 	'the source has one event trigger per registered event, disabled for login');
 my $restore_logins = q{SELECT count(*) FROM public.logins WHERE app LIKE 'pg\_restore%'};
 
@@ -83,6 +94,7 @@ for my $mode ([ plain => () ], [ single => '--single-transaction' ], [ parallel 
 	like($node->safe_psql($db, q{SELECT count(*) FROM public.logins WHERE app = '019_restore.pl'}), qr/^[1-9]/,
 		"$name restore: afterwards it fires");
 	is($node->safe_psql($db, $registry), $source{registry}, "$name restore: the registrations are identical");
+	is($node->safe_psql($db, $guards), $source{guards}, "$name restore: so are their guards");
 	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, "$name restore: so are the dispatchers");
 	is($node->safe_psql($db, $constraints), $source{constraints}, "$name restore: every constraint restored");
 	is($node->safe_psql($db, "SELECT has_table_privilege('restore_reader', 'public.balances', 'SELECT')"), 't',
@@ -111,6 +123,7 @@ for my $mode ([ plain => () ], [ single => '--single-transaction' ], [ parallel 
 	ok($ok, '--clean --if-exists restore over a copy with every registration succeeds');
 	is($stderr, '', '--clean --if-exists restore reports no error');
 	is($node->safe_psql($db, $registry), $source{registry}, '--clean restore: the registrations are identical');
+	is($node->safe_psql($db, $guards), $source{guards}, '--clean restore: so are their guards');
 	is($node->safe_psql($db, $dispatchers), $source{dispatchers}, '--clean restore: so are the event triggers');
 	is($node->safe_psql($db, $audit), $source{audit}, "--clean restore: nothing of ours fired for the restore's own commands");
 	($ret, $out, $err) = $node->psql($db, 'CREATE TABLE public.refused (a int)');
