@@ -285,6 +285,11 @@ pub fn activate(event: Event) {
 /// only if its event's event trigger exists, and every backend re-reads the registry.
 pub fn reconcile_all() {
     let Some(registry) = cache::relation(TABLE) else { return };
+    // One reconciliation at a time, and none while a registration is being written: pg_restore
+    // -j creates the event triggers from several sessions at once, and two of them must not
+    // both create a carrier the other has not committed yet. Held to the end of the transaction.
+    // SAFETY: locks an existing relation of ours.
+    unsafe { pg_sys::LockRelationOid(registry, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };
     let rows: Vec<(String, String, String)> = as_bootstrap_superuser(|| {
         Spi::connect(|client| {
             client
