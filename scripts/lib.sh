@@ -91,9 +91,9 @@ install_extension() {
 # the same major under PREFIX (the source-built old cluster of the pg_upgrade test). One major has
 # one ABI, so the same library serves every build of it, as packaged extensions do.
 copy_extension() {
-    local major=$1 prefix=$2 config; config=$(pg_config_path "$major")
-    as_root install -m 755 "$("$config" --pkglibdir)/login_trigger.so" "$prefix/lib/"
-    as_root install -m 644 "$("$config" --sharedir)"/extension/login_trigger* "$prefix/share/extension/"
+    local major=$1 prefix=$2 config target; config=$(pg_config_path "$major") target="$prefix/bin/pg_config"
+    as_root install -m 755 "$("$config" --pkglibdir)/login_trigger.so" "$("$target" --pkglibdir)/" || return 1
+    as_root install -m 644 "$("$config" --sharedir)"/extension/login_trigger* "$("$target" --sharedir)/extension/"
 }
 
 # cluster_start DIR PORT [postgresql.conf line ...]: initdb (trust locally, scram-sha-256 over TCP

@@ -113,16 +113,6 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
     hook_path::HookPlan::new(tag, tag_name, start, end, drop).map(Plan::Hook)
 }
 
-/// Whether the statement creates, alters or drops login_trigger's own event triggers, after
-/// which the registrations' guards are reconciled (`registry::maintain::reconcile_all`). Not in
-/// pg_upgrade's binary-upgrade mode, which carries the guards as they are.
-pub fn changes_our_event_triggers(statement: &Statement) -> bool {
-    // SAFETY: reads backend-local state.
-    !statement.subcommand
-        && unsafe { !pg_sys::IsBinaryUpgrade && pg_sys::IsTransactionState() }
-        && native::names_only_dispatchers(statement.node)
-}
-
 /// Runs a command that fires triggers; `run_command` runs the command itself and hands back its
 /// error. A failure is remembered for `failed_ddl()` and returned for the caller to raise again.
 pub fn run(

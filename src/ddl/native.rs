@@ -109,7 +109,7 @@ pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) ->
 /// Whether the statement creates, alters or drops our event triggers (`registry::dispatchers`)
 /// and nothing else (pg_restore creating them last, `--clean` dropping them first, a DBA
 /// disabling one): bookkeeping, which fires nothing of ours, as native event triggers fire
-/// nothing for event-trigger commands, and after which the guards are reconciled.
+/// nothing for event-trigger commands.
 pub fn names_only_dispatchers(node: *mut pg_sys::Node) -> bool {
     let is_dispatcher = |name: *const std::ffi::c_char| {
         crate::context::cstr(name).is_some_and(|name| {

@@ -33,13 +33,20 @@ unsafe extern "C-unwind" fn object_access(
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(access, class_id, object_id, sub_id, arg));
         }
     }
-    // SAFETY: reads a backend-local flag. pg_upgrade carries names as they are.
-    if access == pg_sys::ObjectAccessType::OAT_POST_ALTER
-        && !unsafe { pg_sys::IsBinaryUpgrade }
+    // SAFETY: reads backend-local flags. pg_upgrade carries names and guards as they are; an
+    // extension script (ours being updated included) is left to finish what it changes.
+    let maintaining = unsafe { !pg_sys::IsBinaryUpgrade && !pg_sys::creating_extension };
+    if maintaining
+        && access == pg_sys::ObjectAccessType::OAT_POST_ALTER
         && (class_id == pg_sys::NamespaceRelationId
             || (class_id == pg_sys::ProcedureRelationId && registry::cache::snapshot().registers_function(object_id)))
     {
         maintain::follow_renames();
+    }
+    // An event trigger created, altered (renamed, disabled) or dropped, by whatever command: the
+    // guards are reconciled with which of ours exist once the command is done.
+    if maintaining && class_id == pg_sys::EventTriggerRelationId {
+        maintain::event_triggers_changed();
     }
     if access == pg_sys::ObjectAccessType::OAT_DROP {
         match class_id {

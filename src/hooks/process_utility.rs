@@ -81,14 +81,11 @@ fn process_utility(utility: Utility) {
     // SAFETY: the guard turns an error or panic of the planning into a PostgreSQL ERROR.
     let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&statement)) };
     let Some(plan) = plan else {
-        let bookkeeping = ddl::changes_our_event_triggers(&statement);
         // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
         // (the wrappers below hold only raw pointers).
         unsafe { utility.run() };
-        if bookkeeping {
-            // SAFETY: as for the planning.
-            unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::reconcile_all) };
-        }
+        // SAFETY: as for the planning.
+        unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::after_command) };
         return;
     };
     // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
@@ -102,6 +99,8 @@ fn process_utility(utility: Utility) {
         // Nothing with a destructor is live here: the error leaves as it was raised.
         error.rethrow();
     }
+    // SAFETY: as for the planning.
+    unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::after_command) };
 }
 
 #[cfg(feature = "pg13")]

@@ -280,6 +280,27 @@ pub fn activate(event: Event) {
     }
 }
 
+thread_local! {
+    /// Set when a command creates, alters or drops an event trigger; taken when it ends.
+    static EVENT_TRIGGERS_CHANGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the object-access hook for every change to an event trigger.
+pub fn event_triggers_changed() {
+    EVENT_TRIGGERS_CHANGED.set(true);
+}
+
+/// Called by the ProcessUtility hook when a command has run: reconciles the guards if the
+/// command changed event triggers (pg_restore creating ours last, `--clean` dropping them first,
+/// a DBA's `DROP EVENT TRIGGER`, `DROP OWNED`, a rename).
+pub fn after_command() {
+    // SAFETY: reads backend-local transaction state.
+    let usable = unsafe { pg_sys::IsTransactionState() && !pg_sys::IsAbortedTransactionBlockState() };
+    if usable && EVENT_TRIGGERS_CHANGED.replace(false) {
+        reconcile_all();
+    }
+}
+
 /// After a command created, altered or dropped event triggers of ours (pg_restore creating them
 /// last, `pg_restore --clean` dropping them first, a DBA): each registration has a carrier if and
 /// only if its event's event trigger exists, and every backend re-reads the registry.
@@ -321,6 +342,8 @@ pub fn reconcile_all() {
     super::shared::reset_at_commit();
     // SAFETY: queues a relcache invalidation of the registry, as the row trigger does.
     unsafe { pg_sys::CacheInvalidateRelcacheByRelid(registry) };
+    // What our own bookkeeping created or dropped is reconciled now.
+    EVENT_TRIGGERS_CHANGED.set(false);
 }
 
 /// Called by the object-access hook just before a function is dropped: removes the

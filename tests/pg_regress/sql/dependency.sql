@@ -81,3 +81,19 @@ SELECT relname, relhastriggers FROM pg_class
 DROP VIEW carriers;
 DROP FUNCTION public.noop_void();
 CREATE FUNCTION public.noop_void() RETURNS void LANGUAGE sql AS $$SELECT$$;
+
+-- Dropping the event trigger that stands for an event's registrations deactivates them and
+-- releases their functions, however it is dropped (here in a list with a user's event trigger);
+-- enable_trigger() activates them again.
+SELECT login_trigger.create_trigger('standing', 'login', 'public.noop_void()');
+CREATE FUNCTION public.other_noop() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+CREATE EVENT TRIGGER other_one ON ddl_command_start EXECUTE FUNCTION public.other_noop();
+SELECT count(*) AS guards FROM pg_trigger WHERE tgname = 'standing';
+DROP EVENT TRIGGER login_trigger_login, other_one;
+SELECT count(*) AS guards FROM pg_trigger WHERE tgname = 'standing';
+SELECT login_trigger.enable_trigger('standing');
+SELECT count(*) AS guards FROM pg_trigger WHERE tgname = 'standing';
+SELECT evtname, evtenabled FROM pg_event_trigger WHERE evtname = 'login_trigger_login';
+SELECT login_trigger.drop_trigger('standing');
+SELECT count(*) AS event_triggers FROM pg_event_trigger WHERE evtname = 'login_trigger_login';
+DROP FUNCTION public.other_noop();
