@@ -89,11 +89,20 @@ install_extension() {
 
 # copy_extension MAJOR PREFIX: installs the extension as installed for MAJOR into another build of
 # the same major under PREFIX (the source-built old cluster of the pg_upgrade test). One major has
-# one ABI, so the same library serves every build of it, as packaged extensions do.
+# one ABI, so the same library serves every build of it, as packaged extensions do. Debian's
+# sources place the library directory of a prefix without "postgres" in its name at
+# /usr/lib/postgresql/MAJOR/lib, which may be where the library already is.
 copy_extension() {
-    local major=$1 prefix=$2 config target; config=$(pg_config_path "$major") target="$prefix/bin/pg_config"
-    as_root install -m 755 "$("$config" --pkglibdir)/login_trigger.so" "$("$target" --pkglibdir)/" || return 1
-    as_root install -m 644 "$("$config" --sharedir)"/extension/login_trigger* "$("$target" --sharedir)/extension/"
+    local major=$1 prefix=$2 from to
+    from=$(pg_config_path "$major") to="$prefix/bin/pg_config"
+    copy_into() {    # copy_into MODE DIRECTORY FILE...: unless a file is already there
+        local mode=$1 directory=$2 file; shift 2
+        for file in "$@"; do
+            [ "$file" -ef "$directory/$(basename "$file")" ] || as_root install -m "$mode" "$file" "$directory/" || return 1
+        done
+    }
+    copy_into 755 "$("$to" --pkglibdir)" "$("$from" --pkglibdir)/login_trigger.so" \
+        && copy_into 644 "$("$to" --sharedir)/extension" "$("$from" --sharedir)"/extension/login_trigger*
 }
 
 # cluster_start DIR PORT [postgresql.conf line ...]: initdb (trust locally, scram-sha-256 over TCP
