@@ -80,7 +80,18 @@ fn create_trigger(
     if exists(name) {
         already_exists(name).raise();
     }
-    // The registry keeps the function by name, as pg_dump and pg_upgrade carry it.
+    // The registry keeps the function by name, as pg_dump and pg_upgrade carry it; the lock
+    // makes a concurrent ALTER FUNCTION … RENAME / SET SCHEMA wait for this transaction (and
+    // then rename the registration too), or this one take the name it gave.
+    // SAFETY: locks an existing function; processes invalidations once the lock is granted.
+    unsafe {
+        pg_sys::LockDatabaseObject(
+            pg_sys::ProcedureRelationId,
+            accepted.function,
+            0,
+            pg_sys::AccessShareLock as pg_sys::LOCKMODE,
+        )
+    };
     let function_name = function_name::qualified(accepted.function)
         .unwrap_or_else(|| error!("function with OID {} does not exist", accepted.function.to_u32()));
     Spi::run_with_args(

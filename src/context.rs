@@ -436,52 +436,57 @@ unsafe extern "C-unwind" {
     fn pg_event_trigger_dropped_objects(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
 }
 
-/// `PG_FUNCTION_INFO_V1(login_trigger_ddl_commands)`.
-#[unsafe(no_mangle)]
-pub extern "C" fn pg_finfo_login_trigger_ddl_commands() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::pg_ext::function_info_v1!(pg_finfo_login_trigger_ddl_commands);
 
 /// `login_trigger.ddl_commands()`, declared with exactly the columns of
-/// `pg_event_trigger_ddl_commands()`: where PostgreSQL fired the trigger, PostgreSQL's function
-/// is called with this call's own `fcinfo`, so a registered trigger reads its objects at native
-/// cost and gets native's rows by construction; on the hook path, the hook's collection answers.
+/// `pg_event_trigger_ddl_commands()`: see [`native_or_collected`].
 ///
 /// # Safety
 /// Called by PostgreSQL's function manager with a valid `fcinfo`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn login_trigger_ddl_commands(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    if fired_natively(Event::DdlCommandEnd) {
-        // SAFETY: this function's result type is PostgreSQL's, which the callee reads from
-        // fcinfo (InitMaterializedSRF); no Rust value is live across the call.
-        unsafe { pg_event_trigger_ddl_commands(fcinfo) }
-    } else {
-        // SAFETY: the pgrx wrapper of a set-returning function, called with the same fcinfo.
-        unsafe { collected_ddl_commands_wrapper(fcinfo) }
+    // SAFETY: as the function's contract says.
+    unsafe {
+        native_or_collected(fcinfo, Event::DdlCommandEnd, pg_event_trigger_ddl_commands, collected_ddl_commands_wrapper)
     }
 }
 
-/// `PG_FUNCTION_INFO_V1(login_trigger_dropped_objects)`.
-#[unsafe(no_mangle)]
-pub extern "C" fn pg_finfo_login_trigger_dropped_objects() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::pg_ext::function_info_v1!(pg_finfo_login_trigger_dropped_objects);
 
-/// `login_trigger.dropped_objects()`, the same way as [`login_trigger_ddl_commands`] with
-/// `pg_event_trigger_dropped_objects()`.
+/// `login_trigger.dropped_objects()`, declared with exactly the columns of
+/// `pg_event_trigger_dropped_objects()`: see [`native_or_collected`].
 ///
 /// # Safety
 /// Called by PostgreSQL's function manager with a valid `fcinfo`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn login_trigger_dropped_objects(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    if fired_natively(Event::SqlDrop) {
-        // SAFETY: as in login_trigger_ddl_commands.
-        unsafe { pg_event_trigger_dropped_objects(fcinfo) }
+    // SAFETY: as the function's contract says.
+    unsafe {
+        native_or_collected(fcinfo, Event::SqlDrop, pg_event_trigger_dropped_objects, collected_dropped_objects_wrapper)
+    }
+}
+
+type SetReturningFunction = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+
+/// Where PostgreSQL fired the trigger, PostgreSQL's own function is called with this call's
+/// `fcinfo`, so a registered trigger reads its objects at native cost and gets native's rows by
+/// construction; on the hook path, the hook's collection answers.
+///
+/// # Safety
+/// `fcinfo` is the valid call of a function whose result type is `native`'s.
+unsafe fn native_or_collected(
+    fcinfo: pg_sys::FunctionCallInfo,
+    event: Event,
+    native: SetReturningFunction,
+    collected: SetReturningFunction,
+) -> pg_sys::Datum {
+    if fired_natively(event) {
+        // SAFETY: this function's result type is PostgreSQL's, which the callee reads from
+        // fcinfo (InitMaterializedSRF); no Rust value is live across the call.
+        unsafe { native(fcinfo) }
     } else {
-        // SAFETY: as in login_trigger_ddl_commands.
-        unsafe { collected_dropped_objects_wrapper(fcinfo) }
+        // SAFETY: the pgrx wrapper of a set-returning function, called with the same fcinfo.
+        unsafe { collected(fcinfo) }
     }
 }
 

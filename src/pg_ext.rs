@@ -148,3 +148,16 @@ unsafe extern "C-unwind" {
         qc: *mut pg_sys::QueryCompletion,
     );
 }
+
+/// `PG_FUNCTION_INFO_V1(name)` for a C-language function written by hand in Rust (one that
+/// handles its `fcinfo` itself rather than through `#[pg_extern]`).
+macro_rules! function_info_v1 {
+    ($finfo:ident) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+    };
+}
+pub(crate) use function_info_v1;

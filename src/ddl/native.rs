@@ -17,12 +17,7 @@ use crate::registry::cache;
 use pgrx::prelude::*;
 use std::ffi::CStr;
 
-/// `PG_FUNCTION_INFO_V1(login_trigger_dispatch_ddl)`.
-#[unsafe(no_mangle)]
-pub extern "C" fn pg_finfo_login_trigger_dispatch_ddl() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::pg_ext::function_info_v1!(pg_finfo_login_trigger_dispatch_ddl);
 
 /// `login_trigger.dispatch_ddl()`. Not `#[pg_guard]`ed: the Rust work runs under pgrx's guard
 /// and hands back the error of a trigger function, which is raised again here, from a frame that

@@ -38,16 +38,15 @@ impl Registration {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     by_event: [Vec<Registration>; Event::ALL.len()],
-    /// Every registration, disabled ones included, with its function as stored and as resolved,
-    /// for `DROP FUNCTION … CASCADE`, `RENAME` and `SET SCHEMA`.
+    /// Every registration, disabled and inactive ones included, with its function, for
+    /// `DROP FUNCTION … CASCADE` and to know which `ALTER FUNCTION` may rename one.
     functions: Vec<RegisteredFunction>,
 }
 
-/// A registration's function: the name the registry stores and the function it resolved to.
+/// A registration and the function it resolved to.
 #[derive(Debug, Clone)]
 pub struct RegisteredFunction {
     pub registration: String,
-    pub stored_name: String,
     pub function: pg_sys::Oid,
 }
 
@@ -179,15 +178,15 @@ fn build() -> Snapshot {
     // An event's registrations are active while its event trigger exists (see `dispatchers`).
     let active: Vec<Event> = Event::ALL.into_iter().filter(|event| super::dispatchers::exists(*event)).collect();
     for (name, event, stored_name, enabled, tags) in rows {
-        // A function dropped while the library was not loaded, or renamed outside its reach,
-        // leaves a row that names nothing; such a row cannot fire, and drop_trigger() removes it.
-        let Some(function) = crate::function_name::resolve(&stored_name) else {
-            continue;
-        };
-        snapshot.functions.push(RegisteredFunction { registration: name.clone(), stored_name, function });
         let Ok(event) = Event::parse(&event) else {
             continue;
         };
+        // A function dropped while the library was not loaded leaves a row that names nothing;
+        // such a row cannot fire, and drop_trigger() removes it.
+        let Some(function) = registered_function(event, &name, &stored_name) else {
+            continue;
+        };
+        snapshot.functions.push(RegisteredFunction { registration: name.clone(), function });
         let Some(state) = enabled.chars().next().and_then(TriggerState::from_letter) else {
             continue;
         };
@@ -202,6 +201,36 @@ fn build() -> Snapshot {
         triggers.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     }
     snapshot
+}
+
+/// The function of a registration: the one its stored `schema.function` names, or, when that
+/// names nothing, the one its guard depends on — the same function by OID, renamed by a command
+/// that raced the registration's own transaction and so could not rename it in the registry.
+pub fn registered_function(event: Event, registration: &str, stored_name: &str) -> Option<pg_sys::Oid> {
+    crate::function_name::resolve(stored_name).or_else(|| guarded_function(event, registration))
+}
+
+/// The function the guard (carrier trigger) of a registration depends on, if it has one.
+fn guarded_function(event: Event, registration: &str) -> Option<pg_sys::Oid> {
+    let table = relation(super::carrier_table_name(event))?;
+    let name = std::ffi::CString::new(registration).ok()?;
+    // SAFETY: a catalog lookup by table and name with missing_ok.
+    let carrier = unsafe { pg_sys::get_trigger_oid(table, name.as_ptr(), true) };
+    if carrier == pg_sys::Oid::INVALID {
+        return None;
+    }
+    as_bootstrap_superuser(|| {
+        Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT d.refobjid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) d.objid \
+              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass \
+                AND d.objid OPERATOR(pg_catalog.=) $1 \
+                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                AND d.refobjid OPERATOR(pg_catalog.<>) t.tgfoid",
+            &[carrier.into()],
+        )
+    })
+    .ok()
+    .flatten()
 }
 
 fn register_callbacks_once() {

@@ -39,12 +39,7 @@ unsafe extern "C-unwind" {
     ) -> pg_sys::Oid;
 }
 
-/// `PG_FUNCTION_INFO_V1(login_trigger_session_dispatcher)`.
-#[unsafe(no_mangle)]
-pub extern "C" fn pg_finfo_login_trigger_session_dispatcher() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::pg_ext::function_info_v1!(pg_finfo_login_trigger_session_dispatcher);
 
 /// `login_trigger.session_dispatcher()`: does nothing (its event triggers are disabled; were a DBA
 /// to enable one, it would still fire nothing).

@@ -85,14 +85,15 @@ fn event_trigger_sync<'a>(
     let carrier_of = |row: Option<PgHeapTuple<'a, AllocatedByPostgres>>| {
         row.map(|row| {
             let name = row.get_by_name::<String>("name").ok().flatten().unwrap_or_default();
+            let event = row.get_by_name::<String>("event").ok().flatten().unwrap_or_default();
+            let event = Event::parse(&event).unwrap_or(Event::DdlCommandStart);
             let function = row
                 .get_by_name::<String>("function")
                 .ok()
                 .flatten()
-                .and_then(|function| function_name::resolve(&function))
+                .and_then(|function| cache::registered_function(event, &name, &function))
                 .unwrap_or(pg_sys::Oid::INVALID);
-            let event = row.get_by_name::<String>("event").ok().flatten().unwrap_or_default();
-            (name, function, Event::parse(&event).unwrap_or(Event::DdlCommandStart))
+            (name, function, event)
         })
     };
     let old = carrier_of(trigger.old());
@@ -115,7 +116,9 @@ fn event_trigger_sync<'a>(
         }
         // Only an active registration is guarded (see `dispatchers`): a row restored before its
         // event trigger gets its carrier when pg_restore creates that, last.
-        if let Some((name, function, event)) = new.as_ref().filter(|(_, _, event)| dispatchers::exists(*event)) {
+        if let Some((name, function, event)) =
+            new.as_ref().filter(|(_, function, event)| *function != pg_sys::Oid::INVALID && dispatchers::exists(*event))
+        {
             create_carrier(carrier_table_name(*event), name, *function);
         }
     }
@@ -372,25 +375,47 @@ pub fn forget_function(function: pg_sys::Oid) {
 
 /// Called by the object-access hook after a function or a schema was altered: a registered
 /// function renamed, moved to another schema, or in a schema renamed is renamed in the registry
-/// too, so that the registry keeps naming it (and pg_dump dumps the name that resolves).
+/// too, so that the registry keeps naming it (and pg_dump dumps the name that resolves). The
+/// registry is read afresh under a lock that waits for any transaction registering a trigger, so
+/// a registration that commits meanwhile is renamed too.
 pub fn follow_renames() {
-    let snapshot = cache::snapshot();
-    if snapshot.functions().is_empty() {
-        return;
-    }
+    let Some(registry) = cache::relation(TABLE) else { return };
     // SAFETY: makes the command's own catalog change (the new name) visible to the lookups below,
-    // as PostgreSQL does between the steps of a command.
-    unsafe { pg_sys::CommandCounterIncrement() };
-    for registered in snapshot.functions() {
-        let Some(current) = function_name::qualified(registered.function) else { continue };
-        if current == registered.stored_name {
+    // as PostgreSQL does between the steps of a command; then waits for the API's writers (they
+    // hold SHARE ROW EXCLUSIVE), taking in their committed changes.
+    unsafe {
+        pg_sys::CommandCounterIncrement();
+        pg_sys::LockRelationOid(registry, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+    }
+    let rows: Vec<(String, String, String)> = as_bootstrap_superuser(|| {
+        Spi::connect(|client| {
+            client
+                .select("SELECT name, event, function FROM login_trigger.event_trigger", None, &[])?
+                .map(|row| {
+                    Ok((
+                        row.get::<String>(1)?.unwrap_or_default(),
+                        row.get::<String>(2)?.unwrap_or_default(),
+                        row.get::<String>(3)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+    })
+    .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"));
+    for (name, event, stored_name) in rows {
+        let Ok(event) = Event::parse(&event) else { continue };
+        let Some(current) = cache::registered_function(event, &name, &stored_name).and_then(function_name::qualified)
+        else {
+            continue;
+        };
+        if current == stored_name {
             continue;
         }
         // The renaming role may own the schema without being a superuser.
         as_bootstrap_superuser(|| {
             Spi::run_with_args(
                 "UPDATE login_trigger.event_trigger SET function = $2 WHERE name OPERATOR(pg_catalog.=) $1",
-                &[registered.registration.as_str().into(), current.as_str().into()],
+                &[name.as_str().into(), current.as_str().into()],
             )
         })
         .unwrap_or_else(|error| error!("could not follow the rename of a registered function: {error}"));
