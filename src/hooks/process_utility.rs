@@ -84,9 +84,7 @@ fn process_utility(utility: Utility) {
         // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
         // (the wrappers below hold only raw pointers).
         unsafe { utility.run() };
-        // SAFETY: as for the planning.
-        unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::after_command) };
-        return;
+        return after_command();
     };
     // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
     // inside a C boundary that catches its error with every field.
@@ -99,8 +97,16 @@ fn process_utility(utility: Utility) {
         // Nothing with a destructor is live here: the error leaves as it was raised.
         error.rethrow();
     }
-    // SAFETY: as for the planning.
-    unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::after_command) };
+    after_command();
+}
+
+/// Reconciles the registrations' guards if the command changed event triggers; for every other
+/// command (nearly all: `BEGIN`, `SET`, …) a thread-local read and nothing more.
+fn after_command() {
+    if registry::maintain::event_triggers_changed_since_reconciled() {
+        // SAFETY: the guard turns an error or panic of the reconciliation into a PostgreSQL ERROR.
+        unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(registry::maintain::after_command) };
+    }
 }
 
 #[cfg(feature = "pg13")]

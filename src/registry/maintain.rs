@@ -313,6 +313,12 @@ pub fn event_triggers_changed() {
     EVENT_TRIGGERS_CHANGED.set(true);
 }
 
+/// Whether a command changed event triggers since the guards were last reconciled: a
+/// thread-local read, so the ProcessUtility hook asks before doing anything else.
+pub fn event_triggers_changed_since_reconciled() -> bool {
+    EVENT_TRIGGERS_CHANGED.get()
+}
+
 /// Called by the ProcessUtility hook when a command has run: reconciles the guards if the
 /// command changed event triggers (pg_restore creating ours last, `--clean` dropping them first,
 /// a DBA's `DROP EVENT TRIGGER`, `DROP OWNED`, a rename).
