@@ -70,6 +70,9 @@ scratch_dir() {
     echo "$dir"
 }
 
+# The extension's version, as Cargo.toml declares it (and cargo pgrx installs it).
+crate_version() { sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -1; }
+
 # Builds and installs the extension into the version's pkglibdir and sharedir (cargo pgrx install
 # writes the current version's script and copies the update scripts, sql/login_trigger--A--B.sql),
 # plus the frozen scripts of earlier releases (sql/releases), so that t/021_releases.pl can create
@@ -80,7 +83,7 @@ install_extension() {
     config=$(pg_config_path "$major")
     (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$config" \
         --no-default-features --features "pg$major" "${flags[@]}" ${CARGO_PGRX_INSTALL_FLAGS:-}) >&2 || return 1
-    current=$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -1)
+    current=$(crate_version)
     for release in "$REPO_ROOT"/sql/releases/login_trigger--*.sql; do
         [ "$(basename "$release")" = "login_trigger--$current.sql" ] && continue
         as_root install -m 644 "$release" "$("$config" --sharedir)/extension/" || return 1
