@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::pg_ext;
 use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
-use crate::{boundary, context};
+use crate::{boundary, context, function_cache};
 use pgrx::PgMemoryContexts;
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
@@ -121,6 +121,7 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
 }
 
 fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) -> Result<(), PgError> {
+    let function = function_cache::lookup(function);
     // The call is made inside a C boundary that catches its error with every field (custom
     // SQLSTATE, CONTEXT) and hands it back, so that the invocation's memory context and
     // error-context line are dropped normally before the error is raised again.
@@ -138,24 +139,23 @@ fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) ->
                 parsetree: occasion.parsetree,
                 tag: occasion.tag,
             };
-            // fmgr_info fills a zeroed FmgrInfo for an existing function (it raises for a missing
-            // one). The call info is palloc0'd with room for zero arguments, initialised as
+            // The FmgrInfo comes from the function cache and outlives the call (`function`
+            // holds it). The call info is palloc0'd with room for zero arguments, initialised as
             // InitFunctionCallInfoData does, and lives in this invocation's memory context, as does
-            // everything the function allocates. The function pointer comes from fmgr and is called
-            // as `errors` says (see above).
+            // everything the function allocates outside fn_mcxt. The function pointer comes from
+            // fmgr and is called as `catching` says (see above).
             {
-                let mut flinfo: pg_sys::FmgrInfo = std::mem::zeroed();
-                pg_sys::fmgr_info(function, &mut flinfo);
+                let flinfo = function.flinfo();
                 let fcinfo = pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>())
                     .cast::<pg_sys::FunctionCallInfoBaseData>();
-                (*fcinfo).flinfo = &mut flinfo;
+                (*fcinfo).flinfo = flinfo;
                 (*fcinfo).nargs = 0;
                 (*fcinfo).fncollation = pg_sys::Oid::INVALID;
                 (*fcinfo).context =
                     if as_event_trigger { (&raw mut trigger_data).cast() } else { std::ptr::null_mut() };
                 let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
                 pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
-                let call = flinfo.fn_addr.expect("fmgr_info sets fn_addr");
+                let call = (*flinfo).fn_addr.expect("fmgr_info sets fn_addr");
                 boundary::catching(outer, || {
                     call(fcinfo);
                 })?;
@@ -167,42 +167,53 @@ fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) ->
 }
 
 /// A `CONTEXT:` line naming the trigger on every message raised while it runs, so the server
-/// log (and a refused client) can tell which trigger failed. Popped on drop, also when an error
-/// unwinds through the invocation.
-struct ErrorContextLine {
-    callback: Box<pg_sys::ErrorContextCallback>,
-    _text: CString,
+/// log (and a refused client) can tell which trigger failed. The line is only formatted when a
+/// message is raised. Popped on drop, also when an error unwinds through the invocation.
+struct ErrorContextLine<'a> {
+    frame: Box<ContextFrame<'a>>,
 }
 
-impl ErrorContextLine {
-    fn push(name: &str, event: Event) -> Self {
-        let text = CString::new(format!("login_trigger trigger \"{name}\" ({})", event.name()))
-            .unwrap_or_else(|_| c"login_trigger trigger".to_owned());
-        // SAFETY: the callback struct is boxed (stable address) and removed from the stack in
-        // drop before it is freed; the argument points into `text`, owned by the same value.
-        unsafe {
-            let callback = Box::new(pg_sys::ErrorContextCallback {
-                previous: pg_sys::error_context_stack,
+/// The callback PostgreSQL walks, and what it formats, at one stable (boxed) address.
+struct ContextFrame<'a> {
+    callback: pg_sys::ErrorContextCallback,
+    name: &'a str,
+    event: Event,
+}
+
+impl<'a> ErrorContextLine<'a> {
+    fn push(name: &'a str, event: Event) -> Self {
+        let mut frame = Box::new(ContextFrame {
+            callback: pg_sys::ErrorContextCallback {
+                // SAFETY: reads the backend's error-context stack.
+                previous: unsafe { pg_sys::error_context_stack },
                 callback: Some(error_context),
-                arg: text.as_ptr().cast_mut().cast(),
-            });
-            let mut line = ErrorContextLine { callback, _text: text };
-            pg_sys::error_context_stack = &mut *line.callback;
-            line
-        }
+                arg: std::ptr::null_mut(),
+            },
+            name,
+            event,
+        });
+        frame.callback.arg = (&raw mut *frame).cast();
+        // SAFETY: the frame is boxed (stable address) and removed from the stack in drop before
+        // it is freed; its name borrows from the caller, who outlives this value.
+        unsafe { pg_sys::error_context_stack = &raw mut frame.callback };
+        ErrorContextLine { frame }
     }
 }
 
-impl Drop for ErrorContextLine {
+impl Drop for ErrorContextLine<'_> {
     fn drop(&mut self) {
         // SAFETY: restores the stack to what it was before push; error handling may already have
         // reset it to an outer entry, which `previous` also is or precedes.
-        unsafe { pg_sys::error_context_stack = self.callback.previous };
+        unsafe { pg_sys::error_context_stack = self.frame.callback.previous };
     }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn error_context(arg: *mut std::ffi::c_void) {
-    // SAFETY: arg is the NUL-terminated text set in push; errcontext_msg copies it.
-    unsafe { pg_ext::errcontext_msg(c"%s".as_ptr(), arg.cast::<std::ffi::c_char>()) };
+    // SAFETY: arg is the frame pushed by ErrorContextLine::push, alive while it is on the stack.
+    let frame = unsafe { &*arg.cast::<ContextFrame>() };
+    let text = CString::new(format!("login_trigger trigger \"{}\" ({})", frame.name, frame.event.name()))
+        .unwrap_or_else(|_| c"login_trigger trigger".to_owned());
+    // SAFETY: a NUL-terminated text for a %s format; errcontext_msg copies it.
+    unsafe { pg_ext::errcontext_msg(c"%s".as_ptr(), text.as_ptr()) };
 }

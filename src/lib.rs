@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod fault;
 mod fire;
+mod function_cache;
 mod function_name;
 mod gucs;
 mod hooks;

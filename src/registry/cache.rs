@@ -72,6 +72,9 @@ thread_local! {
     /// The catalog table the cache was built from, to match relcache invalidations against.
     static REGISTRY: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
+    /// The OID of the schema named like the extension's, once looked up (`None`: not yet), until
+    /// `pg_namespace` changes.
+    static SCHEMA_OID: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
 }
 
 /// The current registry. Must be called inside a transaction (it may have to query the catalog);
@@ -118,16 +121,31 @@ pub fn may_have_triggers(event: Event) -> bool {
 
 /// A relation named `name` in a schema named like the extension's, whoever made it.
 fn relation_by_name(name: &CStr) -> Option<pg_sys::Oid> {
-    // SAFETY: syscache lookups inside the caller's transaction with NUL-terminated names;
-    // missing_ok makes get_namespace_oid return InvalidOid, get_relname_relid returns it.
-    unsafe {
-        let namespace = pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true);
-        if namespace == pg_sys::Oid::INVALID {
-            return None;
-        }
-        let relid = pg_sys::get_relname_relid(name.as_ptr(), namespace);
-        (relid != pg_sys::Oid::INVALID).then_some(relid)
+    let namespace = schema_oid();
+    if namespace == pg_sys::Oid::INVALID {
+        return None;
     }
+    // SAFETY: a syscache lookup inside the caller's transaction with a NUL-terminated name;
+    // get_relname_relid returns InvalidOid for a missing relation.
+    let relid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
+    (relid != pg_sys::Oid::INVALID).then_some(relid)
+}
+
+/// The OID of the schema named like the extension's (InvalidOid if there is none), whoever made
+/// it. Looked up once and kept until `pg_namespace` changes: DDL asks it for every relation a
+/// command drops, and a login for its database's carrier tables. Needs a transaction.
+pub fn schema_oid() -> pg_sys::Oid {
+    if let Some(oid) = SCHEMA_OID.get() {
+        return oid;
+    }
+    register_callbacks_once();
+    let generation = GENERATION.get();
+    // SAFETY: a syscache lookup with a NUL-terminated name; missing_ok makes it return InvalidOid.
+    let oid = unsafe { pg_sys::get_namespace_oid(SCHEMA.as_ptr(), true) };
+    if GENERATION.get() == generation {
+        SCHEMA_OID.set(Some(oid));
+    }
+    oid
 }
 
 /// The OID of one of the extension's own relations, if the extension is installed here. Found
@@ -258,5 +276,6 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_namespace_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
+    SCHEMA_OID.set(None);
     invalidate();
 }

@@ -60,7 +60,8 @@ login_trigger_in_subtransaction(login_trigger_body body, void *arg, int tolerate
 {
 	MemoryContext caller_context = CurrentMemoryContext;
 	ResourceOwner caller_owner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	/* volatile: assigned after a longjmp, read after PG_END_TRY (-Wclobbered) */
+	ErrorData  *volatile edata = NULL;
 
 	*tolerated = false;
 	BeginInternalSubTransaction(NULL);
@@ -114,7 +115,8 @@ login_trigger_raise_error(int sqlerrcode, const char *message, const char *detai
 ErrorData *
 login_trigger_call_catching(login_trigger_body body, void *arg, MemoryContext error_context)
 {
-	ErrorData  *edata = NULL;
+	/* volatile: assigned after a longjmp, read after PG_END_TRY (-Wclobbered) */
+	ErrorData  *volatile edata = NULL;
 
 	PG_TRY();
 	{
