@@ -45,6 +45,7 @@ pub extern "C-unwind" fn _PG_init() {
         INITIALIZED = true;
     }
     loading::init();
+    loading::preload_plpgsql();
     gucs::init();
     auth::init();
     registry::shared::init();

@@ -46,6 +46,20 @@ for my $mode ('session', 'both')
 		like($err, qr/recorded only when login_trigger is in shared_preload_libraries/,
 			'session mode: the authentication views say what they need');
 	}
+	# With shared_preload_libraries the postmaster has loaded PL/pgSQL (src/loading.rs): a session
+	# that has run no PL/pgSQL (nothing fires with login_trigger.enabled off) already has its
+	# settings; with session_preload_libraries alone PL/pgSQL is loaded on first use as usual.
+	my ($plpgsql_ret, $plpgsql_out, $plpgsql_err) = LoginTriggerTest::psql_at($node,
+		$node->connstr('postgres') . " options='-c login_trigger.enabled=off'", 'SHOW plpgsql.variable_conflict');
+	if ($mode eq 'both')
+	{
+		is($plpgsql_out, 'error', 'shared_preload: PL/pgSQL comes initialised from the postmaster');
+	}
+	else
+	{
+		like($plpgsql_err, qr/unrecognized configuration parameter "plpgsql.variable_conflict"/,
+			'session_preload: PL/pgSQL is loaded on first use');
+	}
 	if ($mode eq 'both')
 	{
 		# Single-user mode fires nothing, even a trigger that refuses every login.
