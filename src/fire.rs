@@ -156,9 +156,12 @@ fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) ->
                 let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
                 pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
                 let call = (*flinfo).fn_addr.expect("fmgr_info sets fn_addr");
-                boundary::catching(outer, || {
+                if let Err(error) = boundary::catching(outer, || {
                     call(fcinfo);
-                })?;
+                }) {
+                    function_cache::forget(&function);
+                    return Err(error);
+                }
                 pg_sys::pgstat_end_function_usage(&mut usage, true);
                 Ok(())
             }

@@ -1,14 +1,21 @@
 //! Trigger functions' call information, kept across firings.
 //!
 //! Native `EventTriggerInvoke` runs `fmgr_info` every time a trigger fires: for a PL/pgSQL
-//! function that is about 20,000 instructions of catalog and language-handler lookups (measured
-//! with callgrind, PostgreSQL 15), more than the rest of a firing's overhead together, and the
-//! compiled function must then be found again in PL/pgSQL's hash table. Here each function's
-//! `FmgrInfo` lives in a memory context of its own under `CacheMemoryContext`, as the relcache
-//! keeps index support functions, so what its language handler caches in `fn_extra` (PL/pgSQL's
-//! compiled function, `SECURITY DEFINER`'s saved settings) is kept as well. Every change to
-//! `pg_proc` forgets the cache: `CREATE OR REPLACE`, `ALTER FUNCTION … SECURITY DEFINER | SET |
-//! OWNER TO`, and a dropped function all invalidate its syscache entry.
+//! function that is a syscache lookup of the function and its language, and the compiled function
+//! must then be found again in PL/pgSQL's hash table. Here each function's `FmgrInfo` lives in a
+//! memory context of its own under `CacheMemoryContext`, as the relcache keeps index support
+//! functions, so what its language handler caches in `fn_extra` (PL/pgSQL's compiled function,
+//! `SECURITY DEFINER`'s saved settings, an SQL function's plans) is kept as well. Every change to
+//! `pg_proc` or `pg_language` forgets the cache: `CREATE OR REPLACE`, `ALTER FUNCTION … SECURITY
+//! DEFINER | SET | OWNER TO`, a dropped function, a new language handler all invalidate a syscache
+//! entry, in this backend or, through shared invalidation, in every other one.
+//!
+//! Where native's fresh lookup matters, there is one here too:
+//! - a firing of a function that is already running (nested DDL in a trigger) gets call
+//!   information of its own, since an SQL function keeps its running state in `fn_extra`;
+//! - after a firing fails, the entry is forgotten ([`forget`]): what the language kept may
+//!   describe the failed call (an SQL function's unfinished query);
+//! - with an fmgr hook installed (sepgsql), nothing is cached: such a hook decides per lookup.
 //!
 //! An entry is reference-counted: an invalidation that arrives while the function runs (it may
 //! replace itself) takes the entry out of the cache, and its memory is freed when that firing
@@ -17,6 +24,7 @@
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::rc::Rc;
 
 /// One function's `FmgrInfo`, in a memory context owned by this value.
@@ -41,25 +49,48 @@ impl Drop for CachedFunction {
 }
 
 thread_local! {
-    static FUNCTIONS: RefCell<HashMap<pg_sys::Oid, Rc<CachedFunction>>> = RefCell::new(HashMap::new());
+    /// Never dropped: a thread-local destructor would run inside `exit()`, after `proc_exit`,
+    /// when calling into PostgreSQL is no longer safe; the memory goes with the process.
+    static FUNCTIONS: ManuallyDrop<RefCell<HashMap<pg_sys::Oid, Rc<CachedFunction>>>> =
+        ManuallyDrop::new(RefCell::new(HashMap::new()));
     static CALLBACK_REGISTERED: Cell<bool> = const { Cell::new(false) };
     /// Bumped by every invalidation, so that a lookup overtaken by one is not kept.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
-/// The call information of `function`, looked up once until `pg_proc` changes. Raises as
-/// `fmgr_info` does for a function that does not exist. Needs a transaction.
+/// The call information of `function`, looked up once until `pg_proc` or `pg_language` changes.
+/// Raises as `fmgr_info` does for a function that does not exist. Needs a transaction.
 pub fn lookup(function: pg_sys::Oid) -> Rc<CachedFunction> {
-    if let Some(cached) = FUNCTIONS.with_borrow(|functions| functions.get(&function).cloned()) {
-        return cached;
+    if let Some(cached) = FUNCTIONS.with(|functions| functions.borrow().get(&function).cloned()) {
+        // Held by the cache and by us alone: no firing of it is running.
+        if Rc::strong_count(&cached) == 2 {
+            return cached;
+        }
+        return Rc::new(build(function));
     }
     register_callback_once();
     let generation = GENERATION.get();
+    let built = Rc::new(build(function));
+    // SAFETY: reads a hook variable, copying the function pointer out.
+    let fmgr_hooked = unsafe { (&raw const pg_sys::needs_fmgr_hook).read().is_some() };
+    if !fmgr_hooked && GENERATION.get() == generation {
+        FUNCTIONS.with(|functions| functions.borrow_mut().insert(function, Rc::clone(&built)));
+    }
+    built
+}
+
+/// Forgets `cached` after a firing of it failed, so that the next firing looks the function up
+/// afresh, as native does at every firing.
+pub fn forget(cached: &Rc<CachedFunction>) {
+    FUNCTIONS.with(|functions| functions.borrow_mut().retain(|_, entry| !Rc::ptr_eq(entry, cached)));
+}
+
+fn build(function: pg_sys::Oid) -> CachedFunction {
     // SAFETY: the context starts as a child of the current one, so that an error in fmgr_info_cxt
     // frees it with that context; only once filled is it moved under CacheMemoryContext, which
     // lives as long as the backend. The FmgrInfo is zeroed memory of that context, filled by
     // fmgr_info_cxt with fn_mcxt set to it.
-    let cached = unsafe {
+    unsafe {
         let context = pg_sys::AllocSetContextCreateExtended(
             pg_sys::CurrentMemoryContext,
             c"login_trigger function".as_ptr(),
@@ -71,33 +102,27 @@ pub fn lookup(function: pg_sys::Oid) -> Rc<CachedFunction> {
             .cast::<pg_sys::FmgrInfo>();
         pg_sys::fmgr_info_cxt(function, flinfo, context);
         pg_sys::MemoryContextSetParent(context, pg_sys::CacheMemoryContext);
-        Rc::new(CachedFunction { context, flinfo })
-    };
-    if GENERATION.get() == generation {
-        FUNCTIONS.with_borrow_mut(|functions| functions.insert(function, Rc::clone(&cached)));
+        CachedFunction { context, flinfo }
     }
-    cached
 }
 
 fn register_callback_once() {
     if CALLBACK_REGISTERED.replace(true) {
         return;
     }
-    // SAFETY: stores a function pointer in a backend-local array; the callback only touches
-    // thread-local state.
+    // SAFETY: stores a function pointer in a backend-local array, once per cache; the callback
+    // touches thread-local state and deletes the contexts of entries no firing holds.
     unsafe {
-        pg_sys::CacheRegisterSyscacheCallback(
-            pg_sys::SysCacheIdentifier::PROCOID as i32,
-            Some(on_function_invalidation),
-            pg_sys::Datum::from(0),
-        );
+        for cache in [pg_sys::SysCacheIdentifier::PROCOID, pg_sys::SysCacheIdentifier::LANGOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_invalidation), pg_sys::Datum::from(0));
+        }
     }
 }
 
 #[pg_guard]
-unsafe extern "C-unwind" fn on_function_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
+unsafe extern "C-unwind" fn on_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
     GENERATION.set(GENERATION.get().wrapping_add(1));
     // Taken out before dropping, so that no borrow is held while memory contexts are deleted.
-    let forgotten = FUNCTIONS.with_borrow_mut(std::mem::take);
+    let forgotten = FUNCTIONS.with(|functions| std::mem::take(&mut *functions.borrow_mut()));
     drop(forgotten);
 }

@@ -59,13 +59,15 @@ fn session_preload_in_progress() -> bool {
 /// PostgreSQL 15 and older each of its five settings re-sorts every setting of the server — which
 /// was about nine tenths of what a trivial login trigger added to a connection (callgrind,
 /// PostgreSQL 15: 2.3 of 2.6 million instructions). A native login event trigger pays it in every
-/// backend. The same as listing `plpgsql` in `shared_preload_libraries`, which PostgreSQL allows
-/// for exactly this reason; nothing else changes for sessions that never call PL/pgSQL.
+/// backend. The same as listing `plpgsql` in `shared_preload_libraries`, which PostgreSQL supports:
+/// every session then has the `plpgsql.*` settings and PL/pgSQL's transaction callbacks from the
+/// start, as any session that has called a PL/pgSQL function has.
 pub fn preload_plpgsql() {
     if !shared_preload() {
         return;
     }
     // SAFETY: called from _PG_init in the postmaster while it loads shared libraries, as
-    // process_shared_preload_libraries would load the library itself; the name is NUL-terminated.
-    unsafe { pg_sys::load_file(c"plpgsql".as_ptr(), false) };
+    // process_shared_preload_libraries would load the library itself; the name is NUL-terminated
+    // and names the library as pg_proc.probin does, whatever dynamic_library_path says.
+    unsafe { pg_sys::load_file(c"$libdir/plpgsql".as_ptr(), false) };
 }

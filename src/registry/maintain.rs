@@ -429,19 +429,17 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
         return;
     }
     // Cheap: this runs for every relation a DROP … CASCADE removes, so the schema's OID is the
-    // cached one, and the registry's is looked up by name in the syscache, where it stays (the
-    // relation being dropped may not be). A look-alike table of the same name only costs a
-    // needless reset.
+    // cached one. A look-alike schema of the same name only costs a needless reset.
     let schema = cache::schema_oid();
-    // SAFETY: catalog lookups inside the dropping transaction with NUL-terminated names;
-    // missing_ok makes get_extension_oid return InvalidOid, as get_relname_relid does for a
+    // SAFETY: catalog lookups inside the dropping transaction with a NUL-terminated name;
+    // missing_ok makes get_extension_oid return InvalidOid, as get_rel_namespace does for a
     // missing relation.
     let ours = unsafe {
         match class_id {
             pg_sys::ExtensionRelationId => object_id == pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true),
             pg_sys::NamespaceRelationId => object_id == schema,
             pg_sys::RelationRelationId => {
-                schema != pg_sys::Oid::INVALID && object_id == pg_sys::get_relname_relid(TABLE.as_ptr(), schema)
+                schema != pg_sys::Oid::INVALID && pg_sys::get_rel_namespace(object_id) == schema
             }
             _ => false,
         }

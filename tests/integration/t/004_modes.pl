@@ -45,6 +45,19 @@ for my $mode ('session', 'both')
 		($ret, $out, $err) = $node->psql('postgres', 'SELECT * FROM login_trigger.auth_failures');
 		like($err, qr/recorded only when login_trigger is in shared_preload_libraries/,
 			'session mode: the authentication views say what they need');
+
+		# The README's advice for session_preload_libraries on 15 and older: every setting listed in
+		# postgresql.conf (so the postmaster creates it once). Triggers still fire once per session.
+		$node->append_conf('postgresql.conf', join("\n",
+			"login_trigger.enabled = on", "login_trigger.login_timeout = '10s'",
+			"login_trigger.logout_timeout = '5s'", "login_trigger.login_function = ''",
+			"login_trigger.logout_function = ''"));
+		$node->reload;
+		is(LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . ' application_name=listed',
+				"SELECT current_setting('login_trigger.login_timeout') || ' ' || current_setting('login_trigger.enabled')"),
+			'10s on', 'session mode, settings listed in postgresql.conf: their values');
+		is($node->safe_psql('postgres', "SELECT count(*) FROM public.audit WHERE event = 'login' AND app = 'listed'"),
+			'1', 'and login triggers fire once');
 	}
 	# With shared_preload_libraries the postmaster has loaded PL/pgSQL (src/loading.rs): a session
 	# that has run no PL/pgSQL (nothing fires with login_trigger.enabled off) already has its

@@ -89,3 +89,45 @@ DROP TABLE public.c1, public.c2, public.c3, public.c4, public.c5, public.c6, pub
            public.cache_log;
 DROP FUNCTION public.cache_probe(), public.cache_sql(), public.compare();
 DROP ROLE regress_cache_owner;
+
+-- A firing of a function that is already running (its own DDL fires it again) gets call
+-- information of its own, as native gives every firing: an SQL function keeps its running state
+-- there, and sharing it would resume the outer call's unfinished query.
+CREATE TABLE public.nest_log (depth int, step text);
+CREATE FUNCTION public.nest_more(depth int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF depth < 3 THEN EXECUTE format('CREATE TABLE public.nested_%s ()', depth); END IF;
+END $$;
+CREATE FUNCTION public.nest_sql() RETURNS void LANGUAGE sql AS $$
+  INSERT INTO public.nest_log SELECT count(*), 'before' FROM public.nest_log WHERE step = 'before';
+  SELECT public.nest_more((SELECT count(*)::int FROM public.nest_log WHERE step = 'before'));
+  INSERT INTO public.nest_log SELECT count(*), 'after' FROM public.nest_log WHERE step = 'after';
+$$;
+SELECT login_trigger.create_trigger('nest', 'ddl_command_end', 'public.nest_sql()', tags => '{CREATE TABLE}');
+CREATE TABLE public.nested_0 ();
+SELECT login_trigger.drop_trigger('nest');
+SELECT step, depth FROM public.nest_log ORDER BY step DESC, depth;
+
+-- After a firing fails, the next one looks the function up afresh, as native does: an SQL
+-- function's failed query, whose resources the error released, is not resumed.
+CREATE TABLE public.fail_switch (fail bool);
+INSERT INTO public.fail_switch VALUES (false);
+CREATE FUNCTION public.fail_sql() RETURNS void LANGUAGE sql AS $$
+  INSERT INTO public.nest_log VALUES (100, 'fail_sql');
+  SELECT 1 / CASE WHEN fail THEN 0 ELSE 1 END FROM public.fail_switch;
+  INSERT INTO public.nest_log VALUES (101, 'fail_sql');
+$$;
+SELECT login_trigger.create_trigger('fail', 'ddl_command_end', 'public.fail_sql()', tags => '{CREATE VIEW}');
+BEGIN;
+CREATE VIEW public.fv1 AS SELECT 1 AS one;
+SAVEPOINT before_failure;
+UPDATE public.fail_switch SET fail = true;
+CREATE VIEW public.fv2 AS SELECT 1 AS one;
+ROLLBACK TO before_failure;
+CREATE VIEW public.fv3 AS SELECT 1 AS one;
+COMMIT;
+SELECT depth, count(*) FROM public.nest_log WHERE step = 'fail_sql' GROUP BY depth ORDER BY depth;
+SELECT login_trigger.drop_trigger('fail');
+DROP VIEW public.fv1, public.fv3;
+DROP TABLE public.nested_0, public.nested_1, public.nested_2, public.nest_log, public.fail_switch;
+DROP FUNCTION public.nest_sql(), public.nest_more(int), public.fail_sql();
