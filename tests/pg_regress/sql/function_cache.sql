@@ -4,10 +4,20 @@
 -- a native event trigger side by side, and every firing must log the same row twice.
 \set VERBOSITY terse
 CREATE TABLE public.cache_log (version int, who name, work_mem text);
-CREATE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $$
+-- replace_probe(v, then_v): (re)defines cache_probe() to log version v and, given then_v, to
+-- replace itself next with the version that logs then_v.
+CREATE FUNCTION public.replace_probe(version int, then_version int DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO public.cache_log VALUES (1, current_user, current_setting('work_mem'));
+  EXECUTE format($replace$
+    CREATE OR REPLACE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+      INSERT INTO public.cache_log VALUES (%s, current_user, current_setting('work_mem'));
+      %s
+    END $body$ $replace$, version,
+    CASE WHEN then_version IS NOT NULL THEN format('PERFORM public.replace_probe(%s);', then_version) END);
 END $$;
+SELECT public.replace_probe(1);
 CREATE EVENT TRIGGER cache_native ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
   EXECUTE FUNCTION public.cache_probe();
 SELECT login_trigger.create_trigger('cache_ours', 'ddl_command_end', 'public.cache_probe()', tags => '{CREATE TABLE}');
@@ -20,10 +30,7 @@ LANGUAGE sql AS $$
 
 CREATE TABLE public.c1 ();
 -- A new body.
-CREATE OR REPLACE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO public.cache_log VALUES (2, current_user, current_setting('work_mem'));
-END $$;
+SELECT public.replace_probe(2);
 CREATE TABLE public.c2 ();
 -- A setting of the function's own, then SECURITY DEFINER with another (superuser) owner.
 ALTER FUNCTION public.cache_probe() SET work_mem = '77kB';
@@ -37,25 +44,14 @@ ALTER FUNCTION public.cache_probe() SECURITY INVOKER;
 -- Within one transaction, after the function has fired in it.
 BEGIN;
 CREATE TABLE public.c5 ();
-CREATE OR REPLACE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO public.cache_log VALUES (3, current_user, current_setting('work_mem'));
-END $$;
+SELECT public.replace_probe(3);
 CREATE TABLE public.c6 ();
 COMMIT;
 -- A function that replaces itself while it runs: the running version finishes, the next firing
 -- runs the new one. (Ours alone: beside native, the second of the two would already run the new
 -- version, as a second native trigger would.)
 ALTER EVENT TRIGGER cache_native DISABLE;
-CREATE OR REPLACE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO public.cache_log VALUES (4, current_user, current_setting('work_mem'));
-  EXECUTE $replace$
-    CREATE OR REPLACE FUNCTION public.cache_probe() RETURNS event_trigger LANGUAGE plpgsql AS $body$
-    BEGIN
-      INSERT INTO public.cache_log VALUES (    5, current_user, current_setting('work_mem'));
-    END $body$ $replace$;
-END $$;
+SELECT public.replace_probe(4, 5);
 CREATE TABLE public.c7 ();
 CREATE TABLE public.c8 ();
 ALTER EVENT TRIGGER cache_native ENABLE;
@@ -87,7 +83,7 @@ SELECT login_trigger.drop_trigger('cache_sql');
 DROP VIEW public.cv1, public.cv2, public.cv3;
 DROP TABLE public.c1, public.c2, public.c3, public.c4, public.c5, public.c6, public.c7, public.c8, public.c9,
            public.cache_log;
-DROP FUNCTION public.cache_probe(), public.cache_sql(), public.compare();
+DROP FUNCTION public.cache_probe(), public.replace_probe(int, int), public.cache_sql(), public.compare();
 DROP ROLE regress_cache_owner;
 
 -- A firing of a function that is already running (its own DDL fires it again) gets call
