@@ -98,8 +98,8 @@ fn build(function: pg_sys::Oid) -> CachedFunction {
             pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
             pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
         );
-        let flinfo = pg_sys::MemoryContextAllocZero(context, std::mem::size_of::<pg_sys::FmgrInfo>())
-            .cast::<pg_sys::FmgrInfo>();
+        let flinfo =
+            pg_sys::MemoryContextAllocZero(context, std::mem::size_of::<pg_sys::FmgrInfo>()).cast::<pg_sys::FmgrInfo>();
         pg_sys::fmgr_info_cxt(function, flinfo, context);
         pg_sys::MemoryContextSetParent(context, pg_sys::CacheMemoryContext);
         CachedFunction { context, flinfo }
