@@ -170,32 +170,11 @@ fn build() -> Snapshot {
         return Snapshot::default();
     };
     REGISTRY.set(registry);
-    // No operators or unqualified names: nothing here resolves through the session's search_path.
-    let rows: Vec<(String, String, String, String, Option<Vec<Option<String>>>)> = as_bootstrap_superuser(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT name, event, function, enabled::pg_catalog.text, tags FROM login_trigger.event_trigger",
-                    None,
-                    &[],
-                )?
-                .map(|row| {
-                    Ok((
-                        row.get::<String>(1)?.unwrap_or_default(),
-                        row.get::<String>(2)?.unwrap_or_default(),
-                        row.get::<String>(3)?.unwrap_or_default(),
-                        row.get::<String>(4)?.unwrap_or_default(),
-                        row.get::<Vec<Option<String>>>(5)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-        })
-        .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
-    });
+    let rows = read_registry();
     let mut snapshot = Snapshot::default();
     // An event's registrations are active while its event trigger exists (see `dispatchers`).
     let active: Vec<Event> = Event::ALL.into_iter().filter(|event| super::dispatchers::exists(*event)).collect();
-    for (name, event, stored_name, enabled, tags) in rows {
+    for RegistryRow { name, event, function: stored_name, enabled, tags } in rows {
         let Ok(event) = Event::parse(&event) else {
             continue;
         };
@@ -219,6 +198,44 @@ fn build() -> Snapshot {
         triggers.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     }
     snapshot
+}
+
+/// One row of the registry, as stored.
+pub struct RegistryRow {
+    pub name: String,
+    pub event: String,
+    /// The function's `schema.function` name.
+    pub function: String,
+    pub enabled: String,
+    pub tags: Option<Vec<Option<String>>>,
+}
+
+/// Every row of the registry, read afresh (not from the cache) as the bootstrap superuser: the
+/// one reader of the table, for the cache and for the bookkeeping that reconciles guards and
+/// follows renames.
+pub fn read_registry() -> Vec<RegistryRow> {
+    // No operators or unqualified names: nothing here resolves through the session's search_path.
+    as_bootstrap_superuser(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT name, event, function, enabled::pg_catalog.text, tags FROM login_trigger.event_trigger",
+                    None,
+                    &[],
+                )?
+                .map(|row| {
+                    Ok(RegistryRow {
+                        name: row.get::<String>(1)?.unwrap_or_default(),
+                        event: row.get::<String>(2)?.unwrap_or_default(),
+                        function: row.get::<String>(3)?.unwrap_or_default(),
+                        enabled: row.get::<String>(4)?.unwrap_or_default(),
+                        tags: row.get::<Vec<Option<String>>>(5)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+    })
+    .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
 }
 
 /// The function of a registration: the one its stored `schema.function` names, or, when that

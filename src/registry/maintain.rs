@@ -283,26 +283,6 @@ pub fn activate(event: Event) {
     }
 }
 
-/// Every registration's name, event and stored function name, read afresh (not from the cache),
-/// as the bootstrap superuser.
-fn registrations() -> Vec<(String, String, String)> {
-    as_bootstrap_superuser(|| {
-        Spi::connect(|client| {
-            client
-                .select("SELECT name, event, function FROM login_trigger.event_trigger", None, &[])?
-                .map(|row| {
-                    Ok((
-                        row.get::<String>(1)?.unwrap_or_default(),
-                        row.get::<String>(2)?.unwrap_or_default(),
-                        row.get::<String>(3)?.unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-        })
-    })
-    .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
-}
-
 thread_local! {
     /// Set when a command creates, alters or drops an event trigger; taken when it ends.
     static EVENT_TRIGGERS_CHANGED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -340,8 +320,7 @@ pub fn reconcile_all() {
     // both create a carrier the other has not committed yet. Held to the end of the transaction.
     // SAFETY: locks an existing relation of ours.
     unsafe { pg_sys::LockRelationOid(registry, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };
-    let rows = registrations();
-    for (name, event, function) in rows {
+    for cache::RegistryRow { name, event, function, .. } in cache::read_registry() {
         let Ok(event) = Event::parse(&event) else { continue };
         let table = carrier_table(carrier_table_name(event));
         match (dispatchers::exists(event), carrier_oid(table, &name)) {
@@ -399,8 +378,7 @@ pub fn follow_renames() {
         pg_sys::CommandCounterIncrement();
         pg_sys::LockRelationOid(registry, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
     }
-    let rows = registrations();
-    for (name, event, stored_name) in rows {
+    for cache::RegistryRow { name, event, function: stored_name, .. } in cache::read_registry() {
         let Ok(event) = Event::parse(&event) else { continue };
         let Some(current) = cache::registered_function(event, &name, &stored_name).and_then(function_name::qualified)
         else {
