@@ -47,10 +47,15 @@ impl Event {
 
     /// Parses an event name exactly as stored (lower case), refusing anything else.
     pub fn parse(name: &str) -> Checked<Event> {
-        Event::ALL.into_iter().find(|event| event.name() == name).ok_or_else(|| {
+        Event::named(name).ok_or_else(|| {
             Refusal::new(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("unrecognized event name \"{name}\""))
                 .hint(format!("Valid events are: {}.", Event::ALL.map(Event::name).join(", ")))
         })
+    }
+
+    /// The event of this exact name, if any.
+    pub fn named(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|event| event.name() == name)
     }
 
     /// Session events carry no command, so they take no tag filter (as native login triggers).

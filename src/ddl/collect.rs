@@ -8,6 +8,7 @@ use crate::context::{CommandObject, DroppedObject, cstr};
 use crate::pg_ext;
 use pgrx::prelude::*;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 type Address = (pg_sys::Oid, pg_sys::Oid, i32);
 
@@ -23,6 +24,20 @@ thread_local! {
     static COLLECTIONS: RefCell<Vec<Collection>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether `COLLECTIONS` is not empty, kept beside it as a plain static (backends are
+/// single-threaded) for the object-access hook, which PostgreSQL calls many times per statement
+/// and which asks this outside pgrx's guard: no TLS lookup, nothing that could panic.
+static COLLECTING: AtomicBool = AtomicBool::new(false);
+
+/// Changes the stack of collections, keeping `COLLECTING` in step.
+fn with_collections<R>(change: impl FnOnce(&mut Vec<Collection>) -> R) -> R {
+    COLLECTIONS.with_borrow_mut(|stack| {
+        let result = change(stack);
+        COLLECTING.store(!stack.is_empty(), Ordering::Relaxed);
+        result
+    })
+}
+
 /// A command collecting its objects; the collection is popped when this is dropped, also when the
 /// command fails (its error comes back as a value, so this is always dropped).
 pub struct Collecting(bool);
@@ -30,7 +45,7 @@ pub struct Collecting(bool);
 impl Collecting {
     pub fn begin(collecting: bool, describe_drops: bool) -> Collecting {
         if collecting {
-            COLLECTIONS.with_borrow_mut(|stack| stack.push(Collection { describe_drops, ..Collection::default() }));
+            with_collections(|stack| stack.push(Collection { describe_drops, ..Collection::default() }));
         }
         Collecting(collecting)
     }
@@ -40,7 +55,7 @@ impl Collecting {
         if !std::mem::replace(&mut self.0, false) {
             return (Vec::new(), Vec::new());
         }
-        let collection = COLLECTIONS.with_borrow_mut(Vec::pop).unwrap_or_default();
+        let collection = with_collections(Vec::pop).unwrap_or_default();
         (collection.touched, collection.dropped)
     }
 }
@@ -48,12 +63,17 @@ impl Collecting {
 impl Drop for Collecting {
     fn drop(&mut self) {
         if self.0 {
-            COLLECTIONS.with_borrow_mut(Vec::pop);
+            with_collections(Vec::pop);
         }
     }
 }
 
-/// Called by the object-access hook; cheap unless a command is collecting.
+/// Whether a command is collecting its objects: the object-access hook's first question.
+pub fn is_collecting() -> bool {
+    COLLECTING.load(Ordering::Relaxed)
+}
+
+/// Called by the object-access hook while a command is collecting.
 pub fn on_object_access(
     access: pg_sys::ObjectAccessType::Type,
     class_id: pg_sys::Oid,
@@ -61,7 +81,7 @@ pub fn on_object_access(
     sub_id: i32,
     arg: *mut std::ffi::c_void,
 ) {
-    if COLLECTIONS.with_borrow(Vec::is_empty) || arg.is_null() {
+    if !is_collecting() || arg.is_null() {
         return;
     }
     // SAFETY: PostgreSQL passes the argument struct matching the access type.

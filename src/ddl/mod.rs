@@ -136,11 +136,11 @@ pub fn run(
 }
 
 /// Fires one event's triggers for a command (either path), guarding against runaway recursion.
-fn fire_event(
+fn fire_event<T: std::borrow::Borrow<Registration>>(
     event: Event,
     tag: pg_sys::CommandTag::Type,
     parsetree: *mut pg_sys::Node,
-    triggers: &[Registration],
+    triggers: &[T],
     command: crate::context::Command,
 ) -> Result<(), PgError> {
     if triggers.is_empty() {
@@ -159,7 +159,7 @@ fn fire_event(
     }
     DEPTH.set(depth + 1);
     let _restore = RestoreDepth(depth);
-    let firings: Vec<fire::Firing> = triggers.iter().map(fire::Firing::from).collect();
+    let firings: Vec<fire::Firing> = triggers.iter().map(|trigger| fire::Firing::from(trigger.borrow())).collect();
     let detail = crate::context::Detail::Ddl(std::rc::Rc::new(command));
     crate::context::with_event(event, detail, || fire::fire_all(event, tag, parsetree, &firings, false))
 }

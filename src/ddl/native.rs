@@ -51,8 +51,10 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
     }
     // SAFETY: the event name is a NUL-terminated static string of PostgreSQL's.
     // Only DDL events: a login event trigger pointed at the dispatcher (17+) fires nothing.
-    let Some(event) = Event::parse(&unsafe { CStr::from_ptr(data.event) }.to_string_lossy())
+    let Some(event) = unsafe { CStr::from_ptr(data.event) }
+        .to_str()
         .ok()
+        .and_then(Event::named)
         .filter(|event| !event.is_session_event())
     else {
         return Ok(());
@@ -61,8 +63,7 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
     let tag_name = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)) }.to_str().unwrap_or_default();
     let replica = fire::replica_role();
     let snapshot = cache::snapshot();
-    let triggers: Vec<_> =
-        snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(tag_name), replica)).cloned().collect();
+    let triggers: Vec<_> = snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(tag_name), replica)).collect();
     if triggers.is_empty() {
         return Ok(());
     }

@@ -5,34 +5,48 @@
 //! the hook as values (`boundary::catching`), never by a longjmp over it.
 
 use super::Statement;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::ffi::CStr;
 use std::rc::Rc;
 use std::time::Instant;
 
 struct Entry {
-    text: Rc<str>,
+    text: Rc<OwnText>,
     started: Instant,
+}
+
+/// A statement's own text, cut out and converted only when asked for (by a trigger's context
+/// or a failure): most statements are asked for neither.
+struct OwnText {
+    statement: Statement,
+    text: OnceCell<String>,
+}
+
+impl OwnText {
+    fn get(&self) -> &str {
+        self.text.get_or_init(|| own_text(&self.statement))
+    }
 }
 
 thread_local! {
     static RUNNING: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A statement on the stack while it runs.
+/// A statement on the stack while it runs. Its query string outlives it: it is popped before the
+/// ProcessUtility hook that pushed it returns.
 pub struct Running {
-    text: Rc<str>,
+    text: Rc<OwnText>,
 }
 
 impl Running {
     pub fn start(statement: &Statement) -> Running {
-        let text: Rc<str> = own_text(statement).into();
+        let text = Rc::new(OwnText { statement: *statement, text: OnceCell::new() });
         RUNNING.with_borrow_mut(|running| running.push(Entry { text: Rc::clone(&text), started: Instant::now() }));
         Running { text }
     }
 
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.get()
     }
 }
 
@@ -45,7 +59,7 @@ impl Drop for Running {
 /// The innermost running statement's text and how long it has run, in milliseconds.
 pub fn innermost() -> Option<(String, f64)> {
     RUNNING.with_borrow(|running| {
-        running.last().map(|entry| (entry.text.to_string(), entry.started.elapsed().as_secs_f64() * 1000.0))
+        running.last().map(|entry| (entry.text.get().to_owned(), entry.started.elapsed().as_secs_f64() * 1000.0))
     })
 }
 

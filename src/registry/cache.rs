@@ -1,5 +1,5 @@
-//! The per-backend cache of the registry. It is built on first use from one query on the catalog
-//! and dropped when the catalog table's relcache entry is invalidated (the catalog triggers send
+//! The per-backend cache of the registry. It is built on first use from one scan of the catalog
+//! table and dropped when the catalog table's relcache entry is invalidated (the catalog triggers send
 //! that invalidation on every change) or when a schema is created, dropped or renamed (which is how
 //! `CREATE EXTENSION` and `DROP EXTENSION` show up). While it is valid, asking whether an event has
 //! triggers costs a thread-local read: no query, no catalog scan.
@@ -8,7 +8,8 @@ use super::{EXTENSION, SCHEMA, TABLE};
 use crate::event::{Event, TriggerState};
 use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::ffi::CStr;
 use std::rc::Rc;
 
@@ -65,12 +66,18 @@ impl Snapshot {
     }
 }
 
+/// The catalog table the cache was built from, to match relcache invalidations against: a plain
+/// static (backends are single-threaded), since PostgreSQL asks about every relation a DDL
+/// statement invalidates, several times per statement, and a thread-local costs a TLS lookup in
+/// a shared library.
+static REGISTRY: AtomicU32 = AtomicU32::new(0);
+
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<Snapshot>>> = const { RefCell::new(None) };
+    /// A `Cell`, not a `RefCell`: the invalidation callbacks empty it outside pgrx's guard, where
+    /// nothing may panic.
+    static CURRENT: Cell<Option<Rc<Snapshot>>> = const { Cell::new(None) };
     /// Bumped by every invalidation, so that a build overtaken by one is not kept.
     static GENERATION: Cell<u64> = const { Cell::new(0) };
-    /// The catalog table the cache was built from, to match relcache invalidations against.
-    static REGISTRY: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::Oid::INVALID) };
     static CALLBACKS_REGISTERED: Cell<bool> = const { Cell::new(false) };
     /// The OID of the schema named like the extension's, once looked up (`None`: not yet), until
     /// `pg_namespace` changes.
@@ -81,7 +88,9 @@ thread_local! {
 /// the returned snapshot stays usable even if the cache is invalidated meanwhile, as native
 /// event triggers copy their trigger list before invoking anything.
 pub fn snapshot() -> Rc<Snapshot> {
-    if let Some(current) = CURRENT.with_borrow(Clone::clone) {
+    let current = CURRENT.take();
+    CURRENT.set(current.clone());
+    if let Some(current) = current {
         return current;
     }
     register_callbacks_once();
@@ -166,11 +175,11 @@ pub fn relation(name: &CStr) -> Option<pg_sys::Oid> {
 
 fn build() -> Snapshot {
     let Some(registry) = relation(TABLE) else {
-        REGISTRY.set(pg_sys::Oid::INVALID);
+        REGISTRY.store(pg_sys::Oid::INVALID.to_u32(), Ordering::Relaxed);
         return Snapshot::default();
     };
-    REGISTRY.set(registry);
-    let rows = read_registry();
+    REGISTRY.store(registry.to_u32(), Ordering::Relaxed);
+    let rows = scan_registry(registry);
     let mut snapshot = Snapshot::default();
     // An event's registrations are active while its event trigger exists (see `dispatchers`).
     let active: Vec<Event> = Event::ALL.into_iter().filter(|event| super::dispatchers::exists(*event)).collect();
@@ -184,7 +193,7 @@ fn build() -> Snapshot {
             continue;
         };
         snapshot.functions.push(RegisteredFunction { registration: name.clone(), function });
-        let Some(state) = enabled.chars().next().and_then(TriggerState::from_letter) else {
+        let Some(state) = TriggerState::from_letter(enabled) else {
             continue;
         };
         if state == TriggerState::Disabled || !active.contains(&event) {
@@ -206,36 +215,68 @@ pub struct RegistryRow {
     pub event: String,
     /// The function's `schema.function` name.
     pub function: String,
-    pub enabled: String,
+    /// The state's catalog letter (`O`, `D`, `R`, `A`).
+    pub enabled: char,
     pub tags: Option<Vec<Option<String>>>,
 }
 
-/// Every row of the registry, read afresh (not from the cache) as the bootstrap superuser: the
-/// one reader of the table, for the cache and for the bookkeeping that reconciles guards and
-/// follows renames.
+/// The registry's columns the cache reads, by name: their numbers are looked up in the table's
+/// descriptor, so a later release's schema (a column added or dropped) is read the same way.
+const COLUMNS: [&CStr; 5] = [c"name", c"event", c"function", c"enabled", c"tags"];
+
+/// Every row of the registry, read afresh (not from the cache): the one reader of the table, for
+/// the cache and for the bookkeeping that reconciles guards and follows renames.
+///
+/// A plain heap scan, as PostgreSQL reads `pg_event_trigger` for its own event-trigger cache
+/// (`systable_beginscan` without an index, under a catalog snapshot, which for a table without a
+/// syscache is taken afresh at every scan: it sees every committed registration and the
+/// transaction's own). No query is parsed or planned, so nothing resolves through the session's
+/// search_path and no privilege or row-level-security policy of the table applies.
 pub fn read_registry() -> Vec<RegistryRow> {
-    // No operators or unqualified names: nothing here resolves through the session's search_path.
-    as_bootstrap_superuser(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT name, event, function, enabled::pg_catalog.text, tags FROM login_trigger.event_trigger",
-                    None,
-                    &[],
-                )?
-                .map(|row| {
-                    Ok(RegistryRow {
-                        name: row.get::<String>(1)?.unwrap_or_default(),
-                        event: row.get::<String>(2)?.unwrap_or_default(),
-                        function: row.get::<String>(3)?.unwrap_or_default(),
-                        enabled: row.get::<String>(4)?.unwrap_or_default(),
-                        tags: row.get::<Vec<Option<String>>>(5)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-        })
-    })
-    .unwrap_or_else(|error| error!("could not read the login_trigger registry: {error}"))
+    relation(TABLE).map(scan_registry).unwrap_or_default()
+}
+
+fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
+    // SAFETY: the table is ours (checked by `relation`), opened with AccessShareLock and closed
+    // again before returning; every tuple is read while the scan holds its buffer, and its values
+    // are copied into Rust strings (detoasted by FromDatum) before the next one is fetched.
+    unsafe {
+        let table = pg_sys::table_open(registry, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let descriptor = (*table).rd_att;
+        let attnums = COLUMNS.map(|column| pg_sys::attnameAttNum(table, column.as_ptr(), false));
+        if let Some(missing) = COLUMNS.iter().zip(attnums).find(|(_, attnum)| *attnum <= 0) {
+            error!("the login_trigger registry has no column \"{}\"", missing.0.to_string_lossy());
+        }
+        let scan = pg_sys::systable_beginscan(table, pg_sys::Oid::INVALID, false, std::ptr::null_mut(), 0, std::ptr::null_mut());
+        let mut rows = Vec::new();
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            let column = |index: usize| {
+                let mut is_null = false;
+                let datum = pg_sys::heap_getattr(tuple, attnums[index], descriptor, &mut is_null);
+                (datum, is_null)
+            };
+            let text = |index: usize| {
+                let (datum, is_null) = column(index);
+                String::from_datum(datum, is_null).unwrap_or_default()
+            };
+            let (enabled, _) = column(3);
+            let (tags, tags_null) = column(4);
+            rows.push(RegistryRow {
+                name: text(0),
+                event: text(1),
+                function: text(2),
+                enabled: char::from(enabled.value() as u8),
+                tags: Vec::<Option<String>>::from_polymorphic_datum(tags, tags_null, pg_sys::TEXTARRAYOID),
+            });
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        rows
+    }
 }
 
 /// The function of a registration: the one its stored `schema.function` names, or, when that
@@ -273,7 +314,7 @@ fn register_callbacks_once() {
         return;
     }
     // SAFETY: both registrations store a function pointer in a backend-local array; the callbacks
-    // are `pg_guard`ed and only touch thread-local state.
+    // only set cells (nothing in them can raise or panic).
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
         pg_sys::CacheRegisterSyscacheCallback(
@@ -284,14 +325,15 @@ fn register_callbacks_once() {
     }
 }
 
-#[pg_guard]
+/// Not `#[pg_guard]`ed, as nothing here can raise or panic: called for every relation whose cache
+/// entry is invalidated, several times per DDL statement.
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::Oid::INVALID || relid == REGISTRY.get() {
+    if relid == pg_sys::Oid::INVALID || relid.to_u32() == REGISTRY.load(Ordering::Relaxed) {
         invalidate();
     }
 }
 
-#[pg_guard]
+/// Not `#[pg_guard]`ed, as on_relcache_invalidation.
 unsafe extern "C-unwind" fn on_namespace_invalidation(_arg: pg_sys::Datum, _cache_id: i32, _hash: u32) {
     SCHEMA_OID.set(None);
     invalidate();

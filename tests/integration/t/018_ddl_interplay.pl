@@ -189,7 +189,33 @@ $node->safe_psql('ours_db', q{
 is($node->safe_psql('ours_db', $dispatchers), '', 'DROP EXTENSION removes the dispatchers');
 is(fired_after('', 'CREATE TABLE public.after_drop (a int)'), '0', 'and nothing of ours fires afterwards');
 
-# 7. Single-user mode: native event triggers do not fire there; neither do ours.
+# 7. A registration committed while another session's REPEATABLE READ transaction runs fires for
+#    that session's DDL and later transactions exactly as a native event trigger created beside
+#    it. PostgreSQL reads event triggers from the catalog afresh once the invalidation arrives
+#    (here, when a query locks a table the transaction had not locked yet), not under the
+#    transaction's snapshot; so does the registry cache, which a build under that snapshot would
+#    have kept, stale, after the transaction too.
+$node->safe_psql('ours_db', 'CREATE EXTENSION login_trigger; CREATE TABLE public.rr_probe (); TRUNCATE public.fired');
+my $reader = $node->background_psql('ours_db');
+$reader->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$reader->query_safe('CREATE TABLE public.rr_before (a int)');
+$node->safe_psql('ours_db', q{
+	CREATE EVENT TRIGGER rr_native ON ddl_command_end EXECUTE FUNCTION public.say_native();
+	SELECT login_trigger.create_trigger('rr_ours', 'ddl_command_end', 'public.say_ours()');});
+$reader->query_safe('SELECT FROM public.rr_probe');
+$reader->query_safe('CREATE TABLE public.rr_during (a int)');
+$reader->query_safe('COMMIT');
+$reader->query_safe('CREATE TABLE public.rr_after (a int)');
+$reader->quit;
+my $by_side = "SELECT who, string_agg(tag, ',' ORDER BY seq) FROM public.fired GROUP BY who ORDER BY who";
+is($node->safe_psql('ours_db', $by_side), "native|CREATE TABLE,CREATE TABLE\nours|CREATE TABLE,CREATE TABLE",
+	'a registration committed during a REPEATABLE READ transaction fires there and afterwards, as native');
+$node->safe_psql('ours_db', q{
+	DROP EVENT TRIGGER rr_native;
+	DROP EXTENSION login_trigger;
+	TRUNCATE public.fired;});
+
+# 8. Single-user mode: native event triggers do not fire there; neither do ours.
 $node->safe_psql('ours_db', q{
 	CREATE EXTENSION login_trigger;
 	SELECT login_trigger.create_trigger('single', 'ddl_command_end', 'public.say_ours()');
