@@ -9,9 +9,9 @@ use crate::event::{Event, TriggerState};
 use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::ffi::CStr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One registered trigger, as the firing code needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,14 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
         if let Some(missing) = COLUMNS.iter().zip(attnums).find(|(_, attnum)| *attnum <= 0) {
             error!("the login_trigger registry has no column \"{}\"", missing.0.to_string_lossy());
         }
-        let scan = pg_sys::systable_beginscan(table, pg_sys::Oid::INVALID, false, std::ptr::null_mut(), 0, std::ptr::null_mut());
+        let scan = pg_sys::systable_beginscan(
+            table,
+            pg_sys::Oid::INVALID,
+            false,
+            std::ptr::null_mut(),
+            0,
+            std::ptr::null_mut(),
+        );
         let mut rows = Vec::new();
         loop {
             let tuple = pg_sys::systable_getnext(scan);
