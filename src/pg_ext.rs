@@ -108,6 +108,23 @@ unsafe extern "C" {
 /// `pg_db_role_setting` (OID 2964 on every version; pgrx does not bind `DbRoleSettingRelationId`).
 pub const DB_ROLE_SETTING_RELATION: pg_sys::Oid = pg_sys::Oid::from_u32(2964);
 
+/// `pg_depend` (catalog/pg_depend.h, which pgrx does not bind): the table, its
+/// `(classid, objid, objsubid)` index, and the fixed-size row, the same on versions 13–18.
+pub const DEPEND_RELATION: pg_sys::Oid = pg_sys::Oid::from_u32(2608);
+pub const DEPEND_DEPENDER_INDEX: pg_sys::Oid = pg_sys::Oid::from_u32(2673);
+pub const ANUM_PG_DEPEND_CLASSID: pg_sys::AttrNumber = 1;
+pub const ANUM_PG_DEPEND_OBJID: pg_sys::AttrNumber = 2;
+#[repr(C)]
+pub struct FormDataPgDepend {
+    pub classid: pg_sys::Oid,
+    pub objid: pg_sys::Oid,
+    pub objsubid: i32,
+    pub refclassid: pg_sys::Oid,
+    pub refobjid: pg_sys::Oid,
+    pub refobjsubid: i32,
+    pub deptype: std::ffi::c_char,
+}
+
 /// The `event_trigger` pseudo-type (OID 3838 on every version; pgrx names the constant
 /// `EVTTRIGGEROID` on 13 and `EVENT_TRIGGEROID` from 14).
 pub const EVENT_TRIGGER_TYPE: pg_sys::Oid = pg_sys::Oid::from_u32(3838);

@@ -6,7 +6,6 @@
 
 use super::{EXTENSION, SCHEMA, TABLE};
 use crate::event::{Event, TriggerState};
-use crate::security::as_bootstrap_superuser;
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -220,9 +219,16 @@ pub struct RegistryRow {
     pub tags: Option<Vec<Option<String>>>,
 }
 
-/// The registry's columns the cache reads, by name: their numbers are looked up in the table's
-/// descriptor, so a later release's schema (a column added or dropped) is read the same way.
-const COLUMNS: [&CStr; 5] = [c"name", c"event", c"function", c"enabled", c"tags"];
+/// The registry's columns the cache reads, by name, with the type each is read as: their numbers
+/// are looked up in the table's descriptor, so a later release's schema (a column added or
+/// dropped) is read the same way, and a column of another type is refused, never misread.
+const COLUMNS: [(&CStr, pg_sys::Oid); 5] = [
+    (c"name", pg_sys::TEXTOID),
+    (c"event", pg_sys::TEXTOID),
+    (c"function", pg_sys::TEXTOID),
+    (c"enabled", pg_sys::CHAROID),
+    (c"tags", pg_sys::TEXTARRAYOID),
+];
 
 /// Every row of the registry, read afresh (not from the cache): the one reader of the table, for
 /// the cache and for the bookkeeping that reconciles guards and follows renames.
@@ -230,7 +236,7 @@ const COLUMNS: [&CStr; 5] = [c"name", c"event", c"function", c"enabled", c"tags"
 /// A plain heap scan, as PostgreSQL reads `pg_event_trigger` for its own event-trigger cache
 /// (`systable_beginscan` without an index, under a catalog snapshot, which for a table without a
 /// syscache is taken afresh at every scan: it sees every committed registration and the
-/// transaction's own). No query is parsed or planned, so nothing resolves through the session's
+/// transaction's own as of its last command-counter increment). No query is parsed or planned, so nothing resolves through the session's
 /// search_path and no privilege or row-level-security policy of the table applies.
 pub fn read_registry() -> Vec<RegistryRow> {
     relation(TABLE).map(scan_registry).unwrap_or_default()
@@ -241,11 +247,24 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
     // again before returning; every tuple is read while the scan holds its buffer, and its values
     // are copied into Rust strings (detoasted by FromDatum) before the next one is fetched.
     unsafe {
-        let table = pg_sys::table_open(registry, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        // Dropped meanwhile (DROP EXTENSION committed by another session): no registrations.
+        let table = pg_sys::try_table_open(registry, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        if table.is_null() {
+            return Vec::new();
+        }
         let descriptor = (*table).rd_att;
-        let attnums = COLUMNS.map(|column| pg_sys::attnameAttNum(table, column.as_ptr(), false));
-        if let Some(missing) = COLUMNS.iter().zip(attnums).find(|(_, attnum)| *attnum <= 0) {
-            error!("the login_trigger registry has no column \"{}\"", missing.0.to_string_lossy());
+        let attnums = COLUMNS.map(|(column, _)| pg_sys::attnameAttNum(table, column.as_ptr(), false));
+        let is_typed = |attnum: i32, type_oid: pg_sys::Oid| {
+            attnum > 0 && (*(*descriptor).attrs.as_ptr().add(attnum as usize - 1)).atttypid == type_oid
+        };
+        if let Some(((column, type_oid), _)) =
+            COLUMNS.iter().zip(attnums).find(|((_, type_oid), attnum)| !is_typed(*attnum, *type_oid))
+        {
+            error!(
+                "the login_trigger registry has no column \"{}\" of type {}",
+                column.to_string_lossy(),
+                crate::context::cstr(pg_sys::format_type_be(*type_oid)).unwrap_or_default()
+            );
         }
         let scan = pg_sys::systable_beginscan(
             table,
@@ -270,13 +289,13 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
                 let (datum, is_null) = column(index);
                 String::from_datum(datum, is_null).unwrap_or_default()
             };
-            let (enabled, _) = column(3);
+            let (enabled, enabled_null) = column(3);
             let (tags, tags_null) = column(4);
             rows.push(RegistryRow {
                 name: text(0),
                 event: text(1),
                 function: text(2),
-                enabled: char::from(enabled.value() as u8),
+                enabled: if enabled_null { '\0' } else { char::from(enabled.value() as u8) },
                 tags: Vec::<Option<String>>::from_polymorphic_datum(tags, tags_null, pg_sys::TEXTARRAYOID),
             });
         }
@@ -293,7 +312,10 @@ pub fn registered_function(event: Event, registration: &str, stored_name: &str) 
     crate::function_name::resolve(stored_name).or_else(|| guarded_function(event, registration))
 }
 
-/// The function the guard (carrier trigger) of a registration depends on, if it has one.
+/// The function the guard (carrier trigger) of a registration depends on, if it has one: the
+/// carrier's `pg_depend` rows on functions other than the carrier function itself, read with an
+/// index scan under a catalog snapshot (`pg_depend` has no syscache, so it is taken afresh), as
+/// the registry is: no query, no transaction ID (a standby's login can ask it too).
 fn guarded_function(event: Event, registration: &str) -> Option<pg_sys::Oid> {
     let table = relation(super::carrier_table_name(event))?;
     let name = std::ffi::CString::new(registration).ok()?;
@@ -302,18 +324,48 @@ fn guarded_function(event: Event, registration: &str) -> Option<pg_sys::Oid> {
     if carrier == pg_sys::Oid::INVALID {
         return None;
     }
-    as_bootstrap_superuser(|| {
-        Spi::get_one_with_args::<pg_sys::Oid>(
-            "SELECT d.refobjid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_trigger t ON t.oid OPERATOR(pg_catalog.=) d.objid \
-              WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass \
-                AND d.objid OPERATOR(pg_catalog.=) $1 \
-                AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
-                AND d.refobjid OPERATOR(pg_catalog.<>) t.tgfoid",
-            &[carrier.into()],
-        )
-    })
-    .ok()
-    .flatten()
+    let carrier_function = crate::function_name::resolve("login_trigger.registered_function_carrier");
+    // SAFETY: pg_depend is opened with AccessShareLock and closed before returning; the scan keys
+    // are initialised by ScanKeyInit for pg_depend's (classid, objid, objsubid) index, and each
+    // tuple's fixed-size struct is read while the scan holds its buffer.
+    unsafe {
+        let depend = pg_sys::table_open(crate::pg_ext::DEPEND_RELATION, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let mut keys: [pg_sys::ScanKeyData; 2] = std::mem::zeroed();
+        let key = |key: &mut pg_sys::ScanKeyData, attribute: pg_sys::AttrNumber, value: pg_sys::Oid| {
+            pg_sys::ScanKeyInit(
+                key,
+                attribute,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                pg_sys::F_OIDEQ.into(),
+                value.into(),
+            )
+        };
+        key(&mut keys[0], crate::pg_ext::ANUM_PG_DEPEND_CLASSID, pg_sys::TriggerRelationId);
+        key(&mut keys[1], crate::pg_ext::ANUM_PG_DEPEND_OBJID, carrier);
+        let scan = pg_sys::systable_beginscan(
+            depend,
+            crate::pg_ext::DEPEND_DEPENDER_INDEX,
+            true,
+            std::ptr::null_mut(),
+            2,
+            keys.as_mut_ptr(),
+        );
+        let mut function = None;
+        loop {
+            let tuple = pg_sys::systable_getnext(scan);
+            if tuple.is_null() {
+                break;
+            }
+            let row = &*pg_sys::heap_tuple_get_struct::<crate::pg_ext::FormDataPgDepend>(tuple);
+            if row.refclassid == pg_sys::ProcedureRelationId && Some(row.refobjid) != carrier_function {
+                function = Some(row.refobjid);
+                break;
+            }
+        }
+        pg_sys::systable_endscan(scan);
+        pg_sys::table_close(depend, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        function
+    }
 }
 
 fn register_callbacks_once() {

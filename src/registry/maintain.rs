@@ -315,6 +315,10 @@ pub fn after_command() {
 /// only if its event's event trigger exists, and every backend re-reads the registry.
 pub fn reconcile_all() {
     let Some(registry) = cache::relation(TABLE) else { return };
+    // SAFETY: makes the command's own catalog change visible to the lookups below (CREATE EVENT
+    // TRIGGER and RENAME make none visible themselves; the dispatcher must be seen to exist, or
+    // the renamed one not to), as PostgreSQL does between the steps of a command.
+    unsafe { pg_sys::CommandCounterIncrement() };
     // One reconciliation at a time, and none while a registration is being written: pg_restore
     // -j creates the event triggers from several sessions at once, and two of them must not
     // both create a carrier the other has not committed yet. Held to the end of the transaction.

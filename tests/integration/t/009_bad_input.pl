@@ -97,6 +97,16 @@ is($node->safe_psql('postgres', q{
 	                     AND g.tgrelid::regclass::text LIKE 'login_trigger.registered%function')}),
 	'0', 'every carrier has the name of its registration');
 
+# A registry whose column a superuser renamed is refused with a clear error (the cache reads the
+# table directly, each column by name and type; a column of another type is refused the same way).
+my ($retyped_ret, $retyped_out, $retyped_err) = $node->psql('postgres', q{
+	BEGIN;
+	ALTER TABLE login_trigger.event_trigger RENAME COLUMN tags TO tag_list;
+	CREATE TABLE public.after_retype (a int);
+	ROLLBACK;});
+like($retyped_err, qr/ERROR:  the login_trigger registry has no column "tags" of type text\[\]/,
+	'a registry without a column it reads is refused with a clear error');
+
 # Nobody crashed: the server answers and never restarted a backend.
 $node->safe_psql('postgres', q{SELECT login_trigger.drop_trigger(name) FROM login_trigger.event_trigger});
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server answers');

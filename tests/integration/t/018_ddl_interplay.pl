@@ -180,6 +180,20 @@ $node->safe_psql('ours_db', "SELECT login_trigger.enable_trigger('toggled')");
 is(fired_after('', 'CREATE TABLE public.toggled_on (a int)'), '1', 'enable_trigger() restores it');
 $node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('toggled')");
 
+# A dispatcher dropped by hand leaves its event's registrations inactive and unguarded; created
+# again by hand (a DBA, or a restore of another order), they are guarded again at once: the
+# command's own new event trigger is seen by the reconciliation that follows it.
+$node->safe_psql('ours_db', q{
+	CREATE FUNCTION public.guarded() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN NULL; END $$;
+	SELECT login_trigger.create_trigger('rebuilt', 'ddl_command_end', 'public.guarded()');
+	DROP EVENT TRIGGER login_trigger_ddl_command_end;});
+$node->safe_psql('ours_db',
+	'CREATE EVENT TRIGGER login_trigger_ddl_command_end ON ddl_command_end EXECUTE FUNCTION login_trigger.dispatch_ddl()');
+($ret, $stdout, $stderr) = $node->psql('ours_db', 'DROP FUNCTION public.guarded()');
+like($stderr, qr/cannot drop function guarded\(\) because other objects depend on it/,
+	'a dispatcher created again by hand guards its registrations again');
+$node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('rebuilt'); DROP FUNCTION public.guarded()");
+
 # 6. DROP EXTENSION with registrations: no CASCADE needed, no dispatcher left behind.
 $node->safe_psql('ours_db', q{
 	SELECT login_trigger.create_trigger('gone_end', 'ddl_command_end', 'public.say_ours()');

@@ -60,7 +60,8 @@ for my $input (@inputs)
 	note("$what:\n$expected");
 }
 
-# The inputs above did differ from a server without any preload, so they can tell.
+# The first input differs on a server without any preload (its settings are placeholders until
+# the first PL/pgSQL call), so the comparison can tell a missing preload.
 my $plain = LoginTriggerTest::node('plpgsql_plain', bare => 1, mode => 'none', conf => \@conf);
 isnt(answer($plain, $inputs[0][1]), answer($reference, $inputs[0][1]),
 	'without any preload the settings differ before the first PL/pgSQL call (the comparison can fail)');
