@@ -254,9 +254,8 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
         }
         let descriptor = (*table).rd_att;
         let attnums = COLUMNS.map(|(column, _)| pg_sys::attnameAttNum(table, column.as_ptr(), false));
-        let is_typed = |attnum: i32, type_oid: pg_sys::Oid| {
-            attnum > 0 && (*(*descriptor).attrs.as_ptr().add(attnum as usize - 1)).atttypid == type_oid
-        };
+        let is_typed =
+            |attnum: i32, type_oid: pg_sys::Oid| attnum > 0 && pg_sys::attnumTypeId(table, attnum) == type_oid;
         if let Some(((column, type_oid), _)) =
             COLUMNS.iter().zip(attnums).find(|((_, type_oid), attnum)| !is_typed(*attnum, *type_oid))
         {
