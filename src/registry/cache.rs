@@ -248,7 +248,7 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
     // are copied into Rust strings (detoasted by FromDatum) before the next one is fetched.
     unsafe {
         // Dropped meanwhile (DROP EXTENSION committed by another session): no registrations.
-        let table = pg_sys::try_table_open(registry, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let table = pg_sys::try_relation_open(registry, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         if table.is_null() {
             return Vec::new();
         }
@@ -299,7 +299,7 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
             });
         }
         pg_sys::systable_endscan(scan);
-        pg_sys::table_close(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        pg_sys::relation_close(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         rows
     }
 }
