@@ -265,20 +265,8 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
                 crate::context::cstr(pg_sys::format_type_be(*type_oid)).unwrap_or_default()
             );
         }
-        let scan = pg_sys::systable_beginscan(
-            table,
-            pg_sys::Oid::INVALID,
-            false,
-            std::ptr::null_mut(),
-            0,
-            std::ptr::null_mut(),
-        );
         let mut rows = Vec::new();
-        loop {
-            let tuple = pg_sys::systable_getnext(scan);
-            if tuple.is_null() {
-                break;
-            }
+        scan_catalog(table, pg_sys::Oid::INVALID, &mut [], |tuple| {
             let column = |index: usize| {
                 let mut is_null = false;
                 let datum = pg_sys::heap_getattr(tuple, attnums[index], descriptor, &mut is_null);
@@ -297,8 +285,8 @@ fn scan_registry(registry: pg_sys::Oid) -> Vec<RegistryRow> {
                 enabled: if enabled_null { '\0' } else { char::from(enabled.value() as u8) },
                 tags: Vec::<Option<String>>::from_polymorphic_datum(tags, tags_null, pg_sys::TEXTARRAYOID),
             });
-        }
-        pg_sys::systable_endscan(scan);
+            None::<()>
+        });
         pg_sys::relation_close(table, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
         rows
     }
@@ -323,7 +311,7 @@ fn guarded_function(event: Event, registration: &str) -> Option<pg_sys::Oid> {
     if carrier == pg_sys::Oid::INVALID {
         return None;
     }
-    let carrier_function = crate::function_name::resolve("login_trigger.registered_function_carrier");
+    let carrier_function = super::carrier_function();
     // SAFETY: pg_depend is opened with AccessShareLock and closed before returning; the scan keys
     // are initialised by ScanKeyInit for pg_depend's (classid, objid, objsubid) index, and each
     // tuple's fixed-size struct is read while the scan holds its buffer.
@@ -341,29 +329,50 @@ fn guarded_function(event: Event, registration: &str) -> Option<pg_sys::Oid> {
         };
         key(&mut keys[0], crate::pg_ext::ANUM_PG_DEPEND_CLASSID, pg_sys::TriggerRelationId);
         key(&mut keys[1], crate::pg_ext::ANUM_PG_DEPEND_OBJID, carrier);
+        let function = scan_catalog(depend, crate::pg_ext::DEPEND_DEPENDER_INDEX, &mut keys, |tuple| {
+            let row = &*pg_sys::heap_tuple_get_struct::<crate::pg_ext::FormDataPgDepend>(tuple);
+            (row.refclassid == pg_sys::ProcedureRelationId && Some(row.refobjid) != carrier_function)
+                .then_some(row.refobjid)
+        });
+        pg_sys::table_close(depend, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        function
+    }
+}
+
+/// Visits the rows of an open table under a catalog snapshot, as PostgreSQL's own caches read
+/// catalogs (an index scan when `index` and `keys` are given, else a heap scan), until `visit`
+/// returns something.
+///
+/// # Safety
+/// `table` is open and stays open during the call; `visit` reads each tuple only while it is
+/// called (the scan holds its buffer), copying out what it keeps.
+unsafe fn scan_catalog<T>(
+    table: pg_sys::Relation,
+    index: pg_sys::Oid,
+    keys: &mut [pg_sys::ScanKeyData],
+    mut visit: impl FnMut(pg_sys::HeapTuple) -> Option<T>,
+) -> Option<T> {
+    // SAFETY: as the caller guarantees; a NULL snapshot is the catalog snapshot, and the keys
+    // (if any) are initialised for the index's leading columns.
+    unsafe {
         let scan = pg_sys::systable_beginscan(
-            depend,
-            crate::pg_ext::DEPEND_DEPENDER_INDEX,
-            true,
+            table,
+            index,
+            index != pg_sys::Oid::INVALID,
             std::ptr::null_mut(),
-            2,
-            keys.as_mut_ptr(),
+            keys.len() as i32,
+            if keys.is_empty() { std::ptr::null_mut() } else { keys.as_mut_ptr() },
         );
-        let mut function = None;
-        loop {
+        let mut found = None;
+        while found.is_none() {
             let tuple = pg_sys::systable_getnext(scan);
             if tuple.is_null() {
                 break;
             }
-            let row = &*pg_sys::heap_tuple_get_struct::<crate::pg_ext::FormDataPgDepend>(tuple);
-            if row.refclassid == pg_sys::ProcedureRelationId && Some(row.refobjid) != carrier_function {
-                function = Some(row.refobjid);
-                break;
-            }
+            found = visit(tuple);
         }
         pg_sys::systable_endscan(scan);
-        pg_sys::table_close(depend, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
-        function
+        found
     }
 }
 

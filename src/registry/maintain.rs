@@ -172,12 +172,8 @@ fn carrier_oid(table: pg_sys::Oid, name: &str) -> Option<pg_sys::Oid> {
 /// extension's bookkeeping.
 fn create_carrier(carrier: &'static std::ffi::CStr, name: &str, function: pg_sys::Oid) {
     let table = carrier_table(carrier);
-    let carrier_function = Spi::get_one::<pg_sys::Oid>(
-        "SELECT 'login_trigger.registered_function_carrier()'::pg_catalog.regprocedure::pg_catalog.oid",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| error!("login_trigger.registered_function_carrier() is missing"));
+    let carrier_function =
+        super::carrier_function().unwrap_or_else(|| error!("login_trigger.registered_function_carrier() is missing"));
     let cname = CString::new(name).unwrap_or_else(|_| error!("trigger name contains a NUL byte"));
     // SAFETY: alloc_node returns a zeroed, palloc'd node with its tag set; the strings are copied
     // into the current memory context with pstrdup before they are stored in it; the condition is
@@ -315,9 +311,9 @@ pub fn after_command() {
 /// only if its event's event trigger exists, and every backend re-reads the registry.
 pub fn reconcile_all() {
     let Some(registry) = cache::relation(TABLE) else { return };
-    // SAFETY: makes the command's own catalog change visible to the lookups below (CREATE EVENT
-    // TRIGGER and RENAME make none visible themselves; the dispatcher must be seen to exist, or
-    // the renamed one not to), as PostgreSQL does between the steps of a command.
+    // SAFETY: makes the command's own catalog changes visible to the lookups below, whatever the
+    // command did itself (the SPI read this replaced incremented the counter as a side effect),
+    // as PostgreSQL does between the steps of a command.
     unsafe { pg_sys::CommandCounterIncrement() };
     // One reconciliation at a time, and none while a registration is being written: pg_restore
     // -j creates the event triggers from several sessions at once, and two of them must not

@@ -34,6 +34,12 @@ pub fn carrier_table_name(event: crate::event::Event) -> &'static std::ffi::CStr
     }
 }
 
+/// The function every carrier trigger executes (`maintain::registered_function_carrier`), found in
+/// the extension's schema only.
+pub fn carrier_function() -> Option<pgrx::pg_sys::Oid> {
+    crate::function_name::resolve("login_trigger.registered_function_carrier")
+}
+
 /// Every carrier table.
 pub const CARRIER_TABLES: [&std::ffi::CStr; 3] = [CARRIER_TABLE, LOGIN_CARRIER_TABLE, LOGOUT_CARRIER_TABLE];
 
