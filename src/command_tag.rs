@@ -4,6 +4,7 @@
 
 use crate::error::{Checked, Refusal};
 use crate::event::Event;
+use crate::pg_ext;
 use pgrx::PgSqlErrorCode;
 use pgrx::pg_sys;
 use std::ffi::CString;
@@ -47,7 +48,7 @@ pub fn is_ddl(name: &str, tag: pg_sys::CommandTag::Type) -> bool {
         return false;
     }
     // SAFETY: command_tag_event_trigger_ok indexes a static table with a tag the server returned.
-    let native = unsafe { pg_sys::command_tag_event_trigger_ok(tag) };
+    let native = unsafe { pg_ext::command_tag_event_trigger_ok(tag) };
     native || BEYOND_NATIVE.contains(&name)
 }
 

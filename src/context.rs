@@ -87,9 +87,9 @@ pub enum Objects {
 /// What trigger functions see of a DDL command.
 #[derive(Debug, Clone)]
 pub struct Command {
-    pub tag: String,
+    pub tag: &'static str,
     /// This statement's text only, even in a multi-statement query string.
-    pub text: String,
+    pub text: crate::ddl::StatementText,
     /// At ddl_command_end, sql_drop and table_rewrite: how long the command has run.
     pub elapsed_ms: Option<f64>,
     pub objects: Objects,
@@ -310,7 +310,7 @@ fn context_json() -> Value {
         }
         Detail::Ddl(command) => {
             object.insert("tag".into(), json!(command.tag));
-            object.insert("command_text".into(), json!(command.text));
+            object.insert("command_text".into(), json!(command.text.get()));
             if frame.event != Event::DdlCommandStart {
                 object.insert("elapsed_ms".into(), json!(command.elapsed_ms));
             }

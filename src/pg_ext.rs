@@ -137,6 +137,22 @@ unsafe extern "C-unwind" {
     pub fn CommitTransactionCommand();
 }
 
+// Functions every DDL statement's planning calls, which never raise (they read static tables or
+// backend state; CreateCommandTag at most warns of an unknown node). pgrx binds them behind its
+// error guard, a `sigsetjmp` per call; these bare symbols skip it.
+unsafe extern "C-unwind" {
+    /// tcop/utility.h
+    pub fn CreateCommandTag(parsetree: *mut pg_sys::Node) -> pg_sys::CommandTag::Type;
+    /// tcop/cmdtag.h
+    pub fn GetCommandTagName(tag: pg_sys::CommandTag::Type) -> *const c_char;
+    /// tcop/cmdtag.h
+    pub fn command_tag_event_trigger_ok(tag: pg_sys::CommandTag::Type) -> bool;
+    /// commands/event_trigger.h
+    pub fn EventTriggerSupportsObjectType(obtype: pg_sys::ObjectType::Type) -> bool;
+    /// access/xact.h
+    pub fn IsTransactionState() -> bool;
+}
+
 // tcop/utility.h. pgrx binds it behind its error guard; the ProcessUtility hook needs the bare
 // symbol to chain to PostgreSQL with errors left as raised (see hooks::process_utility).
 #[cfg(feature = "pg13")]

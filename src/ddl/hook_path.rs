@@ -5,10 +5,11 @@
 //! saw. None of them rewrites a table, so `table_rewrite` never fires here. docs/ddl.md lists the
 //! rows each gets.
 
-use super::collect;
+use super::{StatementText, collect};
 use crate::boundary::PgError;
 use crate::context::{Command, Objects};
 use crate::event::Event;
+use crate::fire::Firing;
 use crate::registry::cache::{self, Registration};
 use pgrx::prelude::*;
 use std::time::Instant;
@@ -42,13 +43,13 @@ impl HookPlan {
     pub fn run(
         self,
         parsetree: *mut pg_sys::Node,
-        text: &str,
+        text: &StatementText,
         run_command: impl FnOnce() -> Result<(), PgError>,
     ) -> Result<(), PgError> {
-        let command =
-            |elapsed_ms, objects| Command { tag: self.tag_name.to_owned(), text: text.to_owned(), elapsed_ms, objects };
+        let command = |elapsed_ms, objects| Command { tag: self.tag_name, text: text.clone(), elapsed_ms, objects };
         let nothing = || Objects::Collected { objects: Vec::new(), dropped: Vec::new() };
-        super::fire_event(Event::DdlCommandStart, self.tag, parsetree, &self.start, command(None, nothing()))?;
+        let start = firings(&self.start);
+        super::fire_event(Event::DdlCommandStart, self.tag, parsetree, &start, command(None, nothing()))?;
 
         let collecting =
             collect::Collecting::begin(!self.end.is_empty() || !self.drop.is_empty(), !self.drop.is_empty());
@@ -59,16 +60,26 @@ impl HookPlan {
         if !dropped.is_empty() {
             let objects = Objects::Collected { objects: Vec::new(), dropped };
             let triggers = still_registered(Event::SqlDrop, &self.drop);
-            super::fire_event(Event::SqlDrop, self.tag, parsetree, &triggers, command(elapsed_ms, objects))?;
+            super::fire_event(Event::SqlDrop, self.tag, parsetree, &firings(&triggers), command(elapsed_ms, objects))?;
         }
         if !self.end.is_empty() {
             let objects =
                 Objects::Collected { objects: collect::resolve(&touched, self.tag_name), dropped: Vec::new() };
             let triggers = still_registered(Event::DdlCommandEnd, &self.end);
-            super::fire_event(Event::DdlCommandEnd, self.tag, parsetree, &triggers, command(elapsed_ms, objects))?;
+            super::fire_event(
+                Event::DdlCommandEnd,
+                self.tag,
+                parsetree,
+                &firings(&triggers),
+                command(elapsed_ms, objects),
+            )?;
         }
         Ok(())
     }
+}
+
+fn firings(triggers: &[Registration]) -> Vec<Firing<'_>> {
+    triggers.iter().map(Firing::from).collect()
 }
 
 /// As native event triggers do after the command: make its work visible, then look the

@@ -26,11 +26,14 @@ mod hook_path;
 pub mod native;
 mod statement;
 
+pub use statement::Text as StatementText;
+
 use crate::boundary::PgError;
 use crate::error::Refusal;
 use crate::event::Event;
 use crate::fire;
 use crate::gucs;
+use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
 use crate::registry::dispatchers;
 use pgrx::PgSqlErrorCode;
@@ -71,7 +74,7 @@ pub enum Plan {
 /// Which triggers a command fires, if any (`None` for nearly every command).
 pub fn plan(statement: &Statement) -> Option<Plan> {
     // SAFETY: reads backend-local state.
-    if statement.subcommand || !unsafe { !pg_sys::IsBinaryUpgrade && pg_sys::IsTransactionState() } {
+    if statement.subcommand || !unsafe { !pg_sys::IsBinaryUpgrade && pg_ext::IsTransactionState() } {
         return None;
     }
     if native::drops_this_extension(statement.node) {
@@ -88,8 +91,8 @@ pub fn plan(statement: &Statement) -> Option<Plan> {
     // inspects it, GetCommandTagName returns a static ASCII string. Nothing is allocated for the
     // commands that fire nothing.
     let (tag, tag_name) = unsafe {
-        let tag = pg_sys::CreateCommandTag(statement.node);
-        (tag, CStr::from_ptr(pg_sys::GetCommandTagName(tag)).to_str().unwrap_or_default())
+        let tag = pg_ext::CreateCommandTag(statement.node);
+        (tag, CStr::from_ptr(pg_ext::GetCommandTagName(tag)).to_str().unwrap_or_default())
     };
     if tag_name == "CREATE DATABASE" {
         // A copy of a template copies its registrations without running any trigger.
@@ -130,20 +133,20 @@ pub fn run(
         Plan::Hook(hook) => hook.run(statement.node, running.text(), run_command),
     };
     if let Err(error) = outcome {
-        failed::remember(tag, running.text(), error);
+        failed::remember(tag, running.text().get(), error);
     }
     outcome
 }
 
 /// Fires one event's triggers for a command (either path), guarding against runaway recursion.
-fn fire_event<T: std::borrow::Borrow<Registration>>(
+fn fire_event(
     event: Event,
     tag: pg_sys::CommandTag::Type,
     parsetree: *mut pg_sys::Node,
-    triggers: &[T],
+    firings: &[fire::Firing],
     command: crate::context::Command,
 ) -> Result<(), PgError> {
-    if triggers.is_empty() {
+    if firings.is_empty() {
         return Ok(());
     }
     let depth = DEPTH.get();
@@ -159,9 +162,8 @@ fn fire_event<T: std::borrow::Borrow<Registration>>(
     }
     DEPTH.set(depth + 1);
     let _restore = RestoreDepth(depth);
-    let firings: Vec<fire::Firing> = triggers.iter().map(|trigger| fire::Firing::from(trigger.borrow())).collect();
     let detail = crate::context::Detail::Ddl(std::rc::Rc::new(command));
-    crate::context::with_event(event, detail, || fire::fire_all(event, tag, parsetree, &firings, false))
+    crate::context::with_event(event, detail, || fire::fire_all(event, tag, parsetree, firings, false))
 }
 
 struct RestoreDepth(usize);

@@ -13,6 +13,7 @@ use crate::context::{Command, Objects};
 use crate::event::Event;
 use crate::fire;
 use crate::gucs;
+use crate::pg_ext;
 use crate::registry::cache;
 use pgrx::prelude::*;
 use std::ffi::CStr;
@@ -60,20 +61,25 @@ fn dispatch(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), PgError> {
         return Ok(());
     };
     // SAFETY: GetCommandTagName returns a static ASCII string for any tag.
-    let tag_name = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(data.tag)) }.to_str().unwrap_or_default();
+    let tag_name = unsafe { CStr::from_ptr(pg_ext::GetCommandTagName(data.tag)) }.to_str().unwrap_or_default();
     let replica = fire::replica_role();
     let snapshot = cache::snapshot();
-    let triggers: Vec<_> = snapshot.triggers(event).iter().filter(|t| t.fires_for(Some(tag_name), replica)).collect();
-    if triggers.is_empty() {
+    let firings: Vec<fire::Firing> = snapshot
+        .triggers(event)
+        .iter()
+        .filter(|t| t.fires_for(Some(tag_name), replica))
+        .map(fire::Firing::from)
+        .collect();
+    if firings.is_empty() {
         return Ok(());
     }
     let (text, elapsed_ms) = statement::innermost().unwrap_or_else(|| {
-        // SAFETY: debug_query_string is NULL or the query being run.
-        (crate::context::cstr(unsafe { pg_sys::debug_query_string }).unwrap_or_default(), 0.0)
+        // SAFETY: debug_query_string is NULL or the query being run, which outlives the firing.
+        (statement::Text::whole(unsafe { pg_sys::debug_query_string }), 0.0)
     });
     let elapsed_ms = (event != Event::DdlCommandStart).then_some(elapsed_ms);
-    let command = Command { tag: tag_name.to_owned(), text, elapsed_ms, objects: Objects::Native };
-    super::fire_event(event, data.tag, data.parsetree, &triggers, command)
+    let command = Command { tag: tag_name, text, elapsed_ms, objects: Objects::Native };
+    super::fire_event(event, data.tag, data.parsetree, &firings, command)
 }
 
 /// Whether PostgreSQL's own event triggers fire for this statement: its tag allows them, and,
@@ -84,7 +90,7 @@ pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) ->
     // SAFETY: command_tag_event_trigger_ok reads a static table; the node is the statement being
     // run, read according to its tag.
     unsafe {
-        if !pg_sys::command_tag_event_trigger_ok(tag) {
+        if !pg_ext::command_tag_event_trigger_ok(tag) {
             return false;
         }
         let object_type = match (*node).type_ {
@@ -98,7 +104,7 @@ pub fn fires_natively(node: *mut pg_sys::Node, tag: pg_sys::CommandTag::Type) ->
             pg_sys::NodeTag::T_SecLabelStmt => (*node.cast::<pg_sys::SecLabelStmt>()).objtype,
             _ => return true,
         };
-        pg_sys::EventTriggerSupportsObjectType(object_type)
+        pg_ext::EventTriggerSupportsObjectType(object_type)
     }
 }
 

@@ -11,20 +11,41 @@ use std::rc::Rc;
 use std::time::Instant;
 
 struct Entry {
-    text: Rc<OwnText>,
+    text: Text,
     started: Instant,
 }
 
 /// A statement's own text, cut out and converted only when asked for (by a trigger's context
-/// or a failure): most statements are asked for neither.
+/// or a failure): most statements are asked for neither. Valid while its statement runs.
+#[derive(Clone)]
+pub struct Text(Rc<OwnText>);
+
 struct OwnText {
     statement: Statement,
     text: OnceCell<String>,
 }
 
-impl OwnText {
-    fn get(&self) -> &str {
-        self.text.get_or_init(|| own_text(&self.statement))
+impl Text {
+    fn of(statement: Statement) -> Text {
+        Text(Rc::new(OwnText { statement, text: OnceCell::new() }))
+    }
+
+    /// All of a query string (a statement that did not pass through the hook).
+    ///
+    /// The string must outlive the value: it is read when the text is first asked for.
+    pub fn whole(query_string: *const std::ffi::c_char) -> Text {
+        let node = std::ptr::null_mut();
+        Text::of(Statement { node, query_string, location: 0, length: 0, subcommand: false })
+    }
+
+    pub fn get(&self) -> &str {
+        self.0.text.get_or_init(|| own_text(&self.0.statement))
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_tuple("Text").field(&self.0.text.get()).finish()
     }
 }
 
@@ -35,18 +56,18 @@ thread_local! {
 /// A statement on the stack while it runs. Its query string outlives it: it is popped before the
 /// ProcessUtility hook that pushed it returns.
 pub struct Running {
-    text: Rc<OwnText>,
+    text: Text,
 }
 
 impl Running {
     pub fn start(statement: &Statement) -> Running {
-        let text = Rc::new(OwnText { statement: *statement, text: OnceCell::new() });
-        RUNNING.with_borrow_mut(|running| running.push(Entry { text: Rc::clone(&text), started: Instant::now() }));
+        let text = Text::of(*statement);
+        RUNNING.with_borrow_mut(|running| running.push(Entry { text: text.clone(), started: Instant::now() }));
         Running { text }
     }
 
-    pub fn text(&self) -> &str {
-        self.text.get()
+    pub fn text(&self) -> &Text {
+        &self.text
     }
 }
 
@@ -57,9 +78,9 @@ impl Drop for Running {
 }
 
 /// The innermost running statement's text and how long it has run, in milliseconds.
-pub fn innermost() -> Option<(String, f64)> {
+pub fn innermost() -> Option<(Text, f64)> {
     RUNNING.with_borrow(|running| {
-        running.last().map(|entry| (entry.text.get().to_owned(), entry.started.elapsed().as_secs_f64() * 1000.0))
+        running.last().map(|entry| (entry.text.clone(), entry.started.elapsed().as_secs_f64() * 1000.0))
     })
 }
 

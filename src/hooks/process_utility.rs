@@ -78,24 +78,22 @@ fn process_utility(utility: Utility) {
             subcommand: utility.context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_SUBCOMMAND,
         }
     };
-    // SAFETY: the guard turns an error or panic of the planning into a PostgreSQL ERROR.
-    let plan = unsafe { pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| ddl::plan(&statement)) };
-    let Some(plan) = plan else {
-        // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
-        // (the wrappers below hold only raw pointers).
-        unsafe { utility.run() };
-        return after_command();
-    };
-    // SAFETY: as above; the plan moves into the guarded call. The command is called as raised
-    // inside a C boundary that catches its error with every field.
+    // SAFETY: the guard turns an error or panic of the Rust work into a PostgreSQL ERROR. The
+    // command is called as raised inside a C boundary that catches its error with every field.
+    // One guarded call plans and, if something fires, runs: `None` means nothing fires.
     let outcome = unsafe {
-        pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(move || {
-            ddl::run(plan, &statement, || boundary::catching(pg_sys::CurrentMemoryContext, || utility.run()))
+        pgrx::pg_sys::submodules::panic::pgrx_extern_c_guard(|| {
+            let plan = ddl::plan(&statement)?;
+            Some(ddl::run(plan, &statement, || boundary::catching(pg_sys::CurrentMemoryContext, || utility.run())))
         })
     };
-    if let Err(error) = outcome {
+    match outcome {
+        // SAFETY: nothing with a destructor is live in this frame or its callers' Rust frames
+        // (the wrappers below hold only raw pointers).
+        None => unsafe { utility.run() },
         // Nothing with a destructor is live here: the error leaves as it was raised.
-        error.rethrow();
+        Some(Err(error)) => error.rethrow(),
+        Some(Ok(())) => {}
     }
     after_command();
 }
