@@ -1,4 +1,4 @@
-//! Compiles the C shim (src/shim/*.c) against the headers of the PostgreSQL version selected by the `pgNN`
+//! Compiles the C shim (src/shim/*.c; the session library, src/session_library, links some of it too) against the headers of the PostgreSQL version selected by the `pgNN`
 //! feature, found the way pgrx finds them (PGRX_PG_CONFIG_PATH, else cargo-pgrx's config.toml).
 
 use pgrx_pg_config::{PgConfig, Pgrx};
@@ -21,6 +21,8 @@ fn main() {
         .file("src/shim/port.c")
         .file("src/shim/boundary.c")
         .file("src/shim/dispatcher.c")
+        .file("src/shim/client_options.c")
+        .file("src/shim/session_state.c")
         .include(include)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-missing-field-initializers")

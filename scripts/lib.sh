@@ -88,11 +88,23 @@ install_extension() {
     config=$(pg_config_path "$major")
     (cd "$REPO_ROOT" && cargo pgrx install --pg-config "$config" \
         --no-default-features --features "pg$major" "${flags[@]}" ${CARGO_PGRX_INSTALL_FLAGS:-}) >&2 || return 1
+    install_session_library "$config" || return 1
     current=$(crate_version)
     for release in "$REPO_ROOT"/sql/releases/login_trigger--*.sql; do
         [ "$(basename "$release")" = "login_trigger--$current.sql" ] && continue
         as_root install -m 644 "$release" "$("$config" --sharedir)/extension/" || return 1
     done
+}
+
+# install_session_library PG_CONFIG [DESTDIR]: builds the session library (src/session_library)
+# with PGXS in a scratch directory and installs it into the server's pkglibdir (under DESTDIR).
+install_session_library() {
+    local config=$1 destdir=${2:-} build status=0
+    build=$(mktemp -d) || return 1
+    as_root make -s -C "$build" -f "$REPO_ROOT/src/session_library/Makefile" PG_CONFIG="$config" with_llvm=no \
+        ${destdir:+DESTDIR="$destdir"} all install >&2 || status=1
+    rm -rf "$build"
+    return $status
 }
 
 # copy_extension MAJOR PREFIX: installs the extension as installed for MAJOR into another build of
@@ -109,7 +121,7 @@ copy_extension() {
             [ "$file" -ef "$directory/$(basename "$file")" ] || as_root install -m "$mode" "$file" "$directory/" || return 1
         done
     }
-    copy_into 755 "$("$to" --pkglibdir)" "$("$from" --pkglibdir)/login_trigger.so" \
+    copy_into 755 "$("$to" --pkglibdir)" "$("$from" --pkglibdir)"/login_trigger{,_session}.so \
         && copy_into 644 "$("$to" --sharedir)/extension" "$("$from" --sharedir)"/extension/login_trigger*
 }
 

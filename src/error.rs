@@ -41,12 +41,6 @@ impl Refusal {
         report.report(level);
     }
 
-    /// Refuses the connection being established (FATAL): for checks made while a session starts.
-    pub fn refuse_connection(self) -> ! {
-        self.report(PgLogLevel::FATAL);
-        unreachable!("ereport(FATAL) returned")
-    }
-
     /// Raises the error: the current transaction (or, during connection start, the connection) is
     /// aborted and control never returns.
     pub fn raise(self) -> ! {

@@ -102,31 +102,18 @@ pub fn init() {
     }
 }
 
-/// With `session_preload_libraries` the settings do not exist yet when PostgreSQL applies the
-/// client's startup options, so it cannot refuse a non-superuser's `-c login_trigger.…` as it does
-/// with `shared_preload_libraries`: once defined, the setting drops the client's value with a mere
-/// warning, and the postgresql.conf value with it (the placeholder gotcha), which would let anyone
-/// switch off a cluster-wide `login_function` or shorten a timeout. Refuse such a connection as
-/// shared_preload_libraries would.
+unsafe extern "C-unwind" {
+    /// src/shim/client_options.c, shared with the session library so that both refuse the same
+    /// connections; it says why.
+    fn login_trigger_refuse_client_settings();
+}
+
+/// With `session_preload_libraries` a non-superuser's `-c login_trigger.…` would silently drop
+/// the postgresql.conf value (the placeholder gotcha): such a connection is refused.
 fn refuse_client_settings_of_non_superusers() {
-    let Some(connection) = crate::port::Connection::current() else {
-        return;
-    };
-    // SAFETY: reads the reported is_superuser setting (no catalog access: no transaction is open
-    // while session libraries load); the result is a static or GUC-owned string.
-    let superuser = unsafe {
-        let value = pgrx::pg_sys::GetConfigOption(c"is_superuser".as_ptr(), true, false);
-        !value.is_null() && std::ffi::CStr::from_ptr(value) == c"on"
-    };
-    if !superuser && connection.sets_parameter(c"login_trigger.") {
-        crate::error::Refusal::new(
-            pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            "permission denied to set login_trigger parameters in the connection options",
-        )
-        .detail("Only superusers can set login_trigger.* settings.")
-        .hint("Connect without -c login_trigger.… in options or PGOPTIONS.")
-        .refuse_connection();
-    }
+    // SAFETY: reads the connection's startup options; a refusal is a FATAL, which ends the
+    // process without returning.
+    unsafe { pgrx::pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| login_trigger_refuse_client_settings()) }
 }
 
 /// Whether registered triggers fire at all in this session.

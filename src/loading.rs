@@ -14,8 +14,19 @@ pub enum Loaded {
 // Set in _PG_init; with shared_preload_libraries, inherited by every backend through fork.
 static mut LOADED: Loaded = Loaded::OnDemand;
 
-/// Records how the library was loaded. Called first thing in `_PG_init`.
+unsafe extern "C-unwind" {
+    /// src/shim/session_state.c: what this library and the session library
+    /// (src/session_library) tell each other.
+    fn login_trigger_note_library_loaded();
+    fn login_trigger_session_dormant() -> bool;
+    fn login_trigger_dormant_last_fatal() -> std::ffi::c_int;
+}
+
+/// Records how the library was loaded, and tells the session library it is here. Called first
+/// thing in `_PG_init`.
 pub fn init() {
+    // SAFETY: allocates the shared state once (TopMemoryContext) and sets a flag in it.
+    unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| login_trigger_note_library_loaded()) };
     // SAFETY: _PG_init is single-threaded. process_shared_preload_libraries_in_progress is set
     // while the postmaster loads shared libraries; InitPostgres runs session libraries in
     // InitProcessing mode on 15+; on 13/14 they load outside any transaction, whereas loading on
@@ -29,6 +40,19 @@ pub fn init() {
             Loaded::OnDemand
         };
     }
+}
+
+/// Whether this library was loaded mid-session into a session the session library started
+/// *dormant* (nothing to fire at login): the session has logged in, and its logout is ours.
+pub fn joins_dormant_session() -> bool {
+    // SAFETY: reads the shared state allocated by init.
+    loaded() == Loaded::OnDemand && unsafe { login_trigger_session_dormant() }
+}
+
+/// The SQLSTATE of the last FATAL the session library saw while the session was dormant.
+pub fn dormant_last_fatal() -> Option<i32> {
+    // SAFETY: reads the shared state allocated by init.
+    Some(unsafe { login_trigger_dormant_last_fatal() }).filter(|sqlstate| *sqlstate != 0)
 }
 
 pub fn loaded() -> Loaded {

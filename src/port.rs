@@ -14,7 +14,6 @@ unsafe extern "C" {
     fn login_trigger_port_remote_host(port: *const Port) -> *const c_char;
     fn login_trigger_port_remote_port(port: *const Port) -> *const c_char;
     fn login_trigger_port_remote_hostname(port: *const Port) -> *const c_char;
-    fn login_trigger_port_sets_parameter(port: *const Port, prefix: *const c_char) -> bool;
 }
 
 /// A client connection: the live `Port` PostgreSQL passed to a hook, or this backend's own.
@@ -32,14 +31,6 @@ impl Connection {
     /// The connection a hook was given.
     pub fn from_port(port: *const Port) -> Option<Connection> {
         (!port.is_null()).then_some(Connection(port))
-    }
-
-    /// Whether the client's startup packet sets a parameter whose name starts with `prefix`
-    /// (a startup parameter, or `-c`/`--` in its options).
-    pub fn sets_parameter(&self, prefix: &CStr) -> bool {
-        // SAFETY: the Port is live and the prefix NUL-terminated; the shim only reads them
-        // (splitting the options allocates in the current memory context).
-        unsafe { login_trigger_port_sets_parameter(self.0, prefix.as_ptr()) }
     }
 
     fn text(&self, read: unsafe extern "C" fn(*const Port) -> *const c_char) -> Option<String> {

@@ -21,8 +21,10 @@ pub fn init() {
     }
 }
 
-/// The arguments of one `ProcessUtility` call, whatever the server version.
+/// The arguments of one `ProcessUtility` call, whatever the server version, and the hook that
+/// runs the command after ours.
 pub struct Utility {
+    pub next: pg_sys::ProcessUtility_hook_type,
     pub pstmt: *mut pg_sys::PlannedStmt,
     pub query_string: *const std::ffi::c_char,
     #[cfg(not(feature = "pg13"))]
@@ -42,8 +44,7 @@ impl Utility {
     /// No value with a destructor may be live in any Rust frame between the caller and
     /// PostgreSQL's nearest error handler (a C boundary of `boundary`, or the caller of the hook).
     pub unsafe fn run(&self) {
-        // SAFETY: reads the hook saved once in init.
-        let next = unsafe { PREVIOUS }.unwrap_or(pg_ext::standard_ProcessUtility);
+        let next = self.next.unwrap_or(pg_ext::standard_ProcessUtility);
         // SAFETY: passes PostgreSQL's own arguments on unchanged to a function with this exact
         // signature (another library's hook or PostgreSQL's).
         unsafe {
@@ -117,7 +118,9 @@ unsafe extern "C-unwind" fn process_utility_hook(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    process_utility(Utility { pstmt, query_string, context, params, query_env, dest, qc });
+    // SAFETY: reads the hook saved once in init.
+    let next = unsafe { PREVIOUS };
+    process_utility(Utility { next, pstmt, query_string, context, params, query_env, dest, qc });
 }
 
 #[cfg(not(feature = "pg13"))]
@@ -132,5 +135,31 @@ unsafe extern "C-unwind" fn process_utility_hook(
     dest: *mut pg_sys::DestReceiver,
     qc: *mut pg_sys::QueryCompletion,
 ) {
-    process_utility(Utility { pstmt, query_string, read_only_tree, context, params, query_env, dest, qc });
+    // SAFETY: reads the hook saved once in init.
+    let next = unsafe { PREVIOUS };
+    process_utility(Utility { next, pstmt, query_string, read_only_tree, context, params, query_env, dest, qc });
+}
+
+/// The session library's hand-over (src/session_library, rule 5a): a dormant session's library
+/// loaded this one from inside its own ProcessUtility hook, because DDL registrations appeared.
+/// The command has passed the hooks before that one already; it runs through ours with the
+/// session library's next hook after it. Later commands reach our hook the ordinary way.
+///
+/// # Safety
+/// Called by the session library with the arguments of its own ProcessUtility hook.
+#[cfg(not(any(feature = "pg13", feature = "pg14")))]
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C-unwind" fn login_trigger_process_utility_handover(
+    next: pg_sys::ProcessUtility_hook_type,
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const std::ffi::c_char,
+    read_only_tree: bool,
+    context: pg_sys::ProcessUtilityContext::Type,
+    params: pg_sys::ParamListInfo,
+    query_env: *mut pg_sys::QueryEnvironment,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    process_utility(Utility { next, pstmt, query_string, read_only_tree, context, params, query_env, dest, qc });
 }

@@ -57,6 +57,29 @@ pub fn init() {
     if loading::loaded() == Loaded::SessionPreload {
         on_session_start();
     }
+    // SAFETY: reads a backend-local flag.
+    if loading::joins_dormant_session() && !unsafe { pg_sys::proc_exit_inprogress } {
+        // The session logged in with nothing to fire; from now on its logout is ours (the
+        // session library's rule 5b). Loaded while the backend exits, the session library fires
+        // logout itself, through login_trigger_dormant_logout.
+        if let Some(sqlstate) = loading::dormant_last_fatal() {
+            session::note_fatal(sqlstate);
+        }
+        STATUS.set(Status::Fired);
+        // SAFETY: registers a callback run once while this backend exits.
+        unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
+    }
+}
+
+/// The logout of a session the session library kept dormant to its end (its rule 5c), with the
+/// SQLSTATE of the FATAL that ended it, if one did.
+#[unsafe(no_mangle)]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn login_trigger_dormant_logout(code: i32, last_fatal_sqlstate: i32) {
+    if last_fatal_sqlstate != 0 {
+        session::note_fatal(last_fatal_sqlstate);
+    }
+    session::logout(code);
 }
 
 /// Whether this process is a client backend at the start of its session.

@@ -12,6 +12,8 @@
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 
+#include "shim.h"
+
 /* The pg_hba.conf method that matched the connection, or NULL before authentication. */
 const char *
 login_trigger_port_auth_method(const Port *port)

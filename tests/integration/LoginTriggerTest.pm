@@ -67,7 +67,8 @@ sub pg_config
 	return $value;
 }
 
-# A started node. mode: shared (default), session or both; conf: extra postgresql.conf lines.
+# A started node. mode: shared (default), session, both, or session_library (the session library,
+# login_trigger_session, in session_preload_libraries); conf: extra postgresql.conf lines.
 sub node
 {
 	my ($name, %opts) = @_;
@@ -83,6 +84,7 @@ sub node
 	  if $mode eq 'shared' || $mode eq 'both';
 	push @conf, "session_preload_libraries = 'login_trigger'"
 	  if $mode eq 'session' || $mode eq 'both';
+	push @conf, "session_preload_libraries = 'login_trigger_session'" if $mode eq 'session_library';
 	push @conf, @{ $opts{conf} // [] };
 	$node->append_conf('postgresql.conf', join("\n", @conf) . "\n");
 	$node->start;

@@ -19,6 +19,7 @@ my @files = grep { -f $_ } split /\n/, `dpkg-query -L $package`;
 my $pkglibdir = LoginTriggerTest::pg_config('--pkglibdir');
 my $extension_dir = LoginTriggerTest::pg_config('--sharedir') . '/extension';
 ok((grep { $_ eq "$pkglibdir/login_trigger.so" } @files), "$package installs the library the server loads");
+ok((grep { $_ eq "$pkglibdir/login_trigger_session.so" } @files), "$package installs the session library");
 ok((grep { $_ eq "$extension_dir/login_trigger.control" } @files), "$package installs the control file");
 my $version = $node->safe_psql('postgres', q{SELECT default_version FROM pg_available_extensions WHERE name = 'login_trigger'});
 ok((grep { $_ eq "$extension_dir/login_trigger--$version.sql" } @files), "$package installs the script of $version");
