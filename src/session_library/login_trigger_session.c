@@ -20,14 +20,17 @@
  * 5. Nothing to fire: the session logs in with nothing to fire and stays *dormant*, watching
  *    for registrations made while it runs:
  *    a. pg_event_trigger changes (a syscache callback) mark the registrations as possibly
- *       changed; the next utility command looks again, and if DDL registrations now exist loads
- *       the extension's library and hands the command to its ProcessUtility hook, so that this
- *       command and every later one fire as in a session that had them from the start;
+ *       changed; the next utility command looks again, and if registrations now exist loads the
+ *       extension's library and hands the command to its ProcessUtility hook, so that this
+ *       command and every later one fire as in a session that had them from the start. A
+ *       command on event triggers or DROP EXTENSION is handed over always: the extension's
+ *       library keeps its bookkeeping in step with them;
  *    b. the extension's library loaded for any other reason (a login_trigger function called,
  *       a DDL dispatcher fired) takes the session over from then on, its logout included;
  *    c. at exit, if the extension's library was never loaded, a transaction looks whether logout
- *       registrations exist now, and if so loads the library to fire them, with the SQLSTATE of
- *       the FATAL that ended the session (kept by an emit_log_hook) for the logout reason.
+ *       registrations exist now (or login_trigger.logout_function is set), and if so loads the
+ *       library to fire them, with the SQLSTATE of the FATAL that ended the session (kept by an
+ *       emit_log_hook) for the logout reason.
  *
  * On 13 and 14 session libraries load outside any transaction, so nothing can be looked up
  * cheaply: the extension's library is always loaded, and the session is as with
@@ -44,6 +47,8 @@
 #include "miscadmin.h"
 #include "parser/scansup.h"
 #include "storage/ipc.h"
+#include "tcop/dest.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/elog.h"
 #include "utils/guc.h"
@@ -111,6 +116,33 @@ names_function(const char *setting)
 	return false;
 }
 
+/*
+ * Commands that create, alter or drop event triggers, or drop an extension: the extension's
+ * library keeps its bookkeeping in step with them (guards of the registrations, the dispatchers'
+ * tie to the extension), so it must be loaded before they run.
+ */
+static bool
+is_bookkeeping_command(Node *node)
+{
+	switch (nodeTag(node))
+	{
+		case T_CreateEventTrigStmt:
+		case T_AlterEventTrigStmt:
+			return true;
+		case T_DropStmt:
+			return ((DropStmt *) node)->removeType == OBJECT_EVENT_TRIGGER ||
+				((DropStmt *) node)->removeType == OBJECT_EXTENSION;
+		case T_RenameStmt:
+			return ((RenameStmt *) node)->renameType == OBJECT_EVENT_TRIGGER;
+		case T_AlterOwnerStmt:
+			return ((AlterOwnerStmt *) node)->objectType == OBJECT_EVENT_TRIGGER;
+		case T_CommentStmt:
+			return ((CommentStmt *) node)->objtype == OBJECT_EVENT_TRIGGER;
+		default:
+			return false;
+	}
+}
+
 static void
 on_event_trigger_change(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -125,11 +157,17 @@ dormant_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOn
 	ProcessUtility_hook_type next = previous_process_utility ? previous_process_utility : standard_ProcessUtility;
 
 	/* Catalogs can be read only in a live transaction (not in an aborted block). */
-	if (registrations_may_have_changed && !login_trigger_session_state()->library_loaded &&
-		IsTransactionState())
+	if (!login_trigger_session_state()->library_loaded && IsTransactionState())
 	{
-		registrations_may_have_changed = false;
-		if (any_exists(ddl_dispatchers, lengthof(ddl_dispatchers)))
+		bool		wake = is_bookkeeping_command(pstmt->utilityStmt);
+
+		if (!wake && registrations_may_have_changed)
+		{
+			registrations_may_have_changed = false;
+			wake = any_exists(session_dispatchers, lengthof(session_dispatchers)) ||
+				any_exists(ddl_dispatchers, lengthof(ddl_dispatchers));
+		}
+		if (wake)
 		{
 			handover_function handover;
 
@@ -156,20 +194,26 @@ static void
 dormant_logout(int code, Datum arg)
 {
 	bool		registered;
-	logout_function logout;
+	logout_function logout = NULL;
 
 	if (login_trigger_session_state()->library_loaded)
 		return;
-	/* As the extension's logout does: roll back whatever the session left open, then look. */
+	/*
+	 * As the extension's logout does: roll back whatever the session left open and write nothing
+	 * to a client that may be gone. The library is loaded inside the transaction that looks, since
+	 * its _PG_init defines settings, whose placeholders (a SET while dormant) are checked against
+	 * the catalogs.
+	 */
 	AbortOutOfAnyTransaction();
+	whereToSendOutput = DestNone;
 	StartTransactionCommand();
-	registered = any_exists(&session_dispatchers[1], 1);
+	registered = any_exists(&session_dispatchers[1], 1) || names_function("login_trigger.logout_function");
+	if (registered)
+		logout = (logout_function)
+			load_external_function(EXTENSION_LIBRARY, "login_trigger_dormant_logout", true, NULL);
 	CommitTransactionCommand();
-	if (!registered)
-		return;
-	logout = (logout_function)
-		load_external_function(EXTENSION_LIBRARY, "login_trigger_dormant_logout", true, NULL);
-	logout(code, login_trigger_session_state()->last_fatal_sqlstate);
+	if (registered)
+		logout(code, login_trigger_session_state()->last_fatal_sqlstate);
 }
 
 static void

@@ -178,4 +178,50 @@ is(same('nothing registered again', sub {
 	return $ddl_log->($node, 'after') . $audit->($node, 'after');
 }), '', 'nothing fired');
 
+# 10. A placeholder set while dormant (a non-superuser's SET of a login_trigger setting) when the
+#     library is loaded at exit: it is checked inside a transaction, refused, and logout fires.
+is(same('a placeholder SET while dormant, library loaded at exit', sub {
+	my ($node) = @_;
+	my $session = session($node, 'placeholder');
+	$session->query("SET ROLE alice");
+	$session->query("SET login_trigger.enabled = off");
+	$node->safe_psql('postgres', q{SELECT login_trigger.create_trigger('out', 'logout', 'public.audit_event()')});
+	$session->quit;
+	$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM public.audit WHERE app = 'placeholder'");
+	$node->safe_psql('postgres', q{SELECT login_trigger.drop_trigger('out')});
+	return $audit->($node, 'placeholder');
+}), 'logout|out|client_exit', 'logout fired once, the server still up');
+
+# 11. A dispatcher re-created in a dormant session, as pg_restore creates event triggers last:
+#     its registrations become active again (the library keeps the bookkeeping of that command).
+is(same('a dispatcher re-created in a dormant session', sub {
+	my ($node) = @_;
+	$node->safe_psql('postgres', q{
+		SELECT login_trigger.create_trigger('back', 'login', 'public.audit_event()');
+		DROP EVENT TRIGGER login_trigger_login;
+	});
+	my $session = session($node, 'recreates');
+	$session->query_safe(q{CREATE EVENT TRIGGER login_trigger_login ON ddl_command_start
+		EXECUTE FUNCTION login_trigger.session_dispatcher()});
+	$session->query_safe('ALTER EVENT TRIGGER login_trigger_login DISABLE');
+	$session->quit;
+	LoginTriggerTest::safe_psql_at($node, $node->connstr('postgres') . ' application_name=restored', 'SELECT 1');
+	$node->safe_psql('postgres', q{SELECT login_trigger.drop_trigger('back')});
+	return $audit->($node, 'restored');
+}), 'login|back', 'the login trigger fires again');
+
+# 12. logout_function set after a dormant session started (a reload) fires at its end.
+is(same('logout_function set while dormant', sub {
+	my ($node) = @_;
+	my $session = session($node, 'late_setting');
+	$node->append_conf('postgresql.conf', "login_trigger.logout_function = 'public.audit_event'");
+	$node->reload;
+	$session->query_safe('SELECT pg_sleep(0.3)');
+	$session->quit;
+	$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM public.audit WHERE app = 'late_setting'");
+	$node->append_conf('postgresql.conf', "login_trigger.logout_function = ''");
+	$node->reload;
+	return $audit->($node, 'late_setting');
+}), 'logout|public.audit_event|client_exit', 'it fired once');
+
 done_testing();
