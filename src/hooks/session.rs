@@ -62,23 +62,26 @@ pub fn init() {
         // The session logged in with nothing to fire; from now on its logout is ours (the
         // session library's rule 5b). Loaded while the backend exits, the session library fires
         // logout itself, through login_trigger_dormant_logout.
-        if let Some(sqlstate) = loading::dormant_last_fatal() {
-            session::note_fatal(sqlstate);
-        }
+        adopt_dormant_fatal();
         STATUS.set(Status::Fired);
         // SAFETY: registers a callback run once while this backend exits.
         unsafe { pg_sys::before_shmem_exit(Some(on_backend_exit), pg_sys::Datum::from(0)) };
     }
 }
 
-/// The logout of a session the session library kept dormant to its end (its rule 5c), with the
-/// SQLSTATE of the FATAL that ended it, if one did.
+/// The SQLSTATE of a FATAL the session library saw while the session was dormant, for the
+/// logout reason.
+fn adopt_dormant_fatal() {
+    if let Some(sqlstate) = loading::dormant_last_fatal() {
+        session::note_fatal(sqlstate);
+    }
+}
+
+/// The logout of a session the session library kept dormant to its end (its rule 5c).
 #[unsafe(no_mangle)]
 #[pg_guard]
-pub unsafe extern "C-unwind" fn login_trigger_dormant_logout(code: i32, last_fatal_sqlstate: i32) {
-    if last_fatal_sqlstate != 0 {
-        session::note_fatal(last_fatal_sqlstate);
-    }
+pub unsafe extern "C-unwind" fn login_trigger_dormant_logout(code: i32) {
+    adopt_dormant_fatal();
     session::logout(code);
 }
 

@@ -29,8 +29,8 @@
  *       a DDL dispatcher fired) takes the session over from then on, its logout included;
  *    c. at exit, if the extension's library was never loaded, a transaction looks whether logout
  *       registrations exist now (or login_trigger.logout_function is set), and if so loads the
- *       library to fire them, with the SQLSTATE of the FATAL that ended the session (kept by an
- *       emit_log_hook) for the logout reason.
+ *       library to fire them; the SQLSTATE of the FATAL that ended the session (kept by an
+ *       emit_log_hook in the shared state) gives the logout reason.
  *
  * On 13 and 14 session libraries load outside any transaction, so nothing can be looked up
  * cheaply: the extension's library is always loaded, and the session is as with
@@ -91,7 +91,7 @@ typedef void (*handover_function) (ProcessUtility_hook_type next, PlannedStmt *p
 								   ProcessUtilityContext context, ParamListInfo params,
 								   QueryEnvironment *queryEnv, DestReceiver *dest,
 								   QueryCompletion *qc);
-typedef void (*logout_function) (int code, int last_fatal_sqlstate);
+typedef void (*logout_function) (int code);
 
 static bool
 any_exists(const char *const *names, int count)
@@ -213,7 +213,7 @@ dormant_logout(int code, Datum arg)
 			load_external_function(EXTENSION_LIBRARY, "login_trigger_dormant_logout", true, NULL);
 	CommitTransactionCommand();
 	if (registered)
-		logout(code, login_trigger_session_state()->last_fatal_sqlstate);
+		logout(code);
 }
 
 static void
