@@ -84,3 +84,18 @@ REVOKE ALL ON login_trigger.auth_failures, login_trigger.auth_failure_counts FRO
 GRANT SELECT ON login_trigger.auth_failures, login_trigger.auth_failure_counts TO pg_read_all_stats;
 -- Functions in a view are checked against the caller, so the readers need EXECUTE too.
 GRANT EXECUTE ON FUNCTION login_trigger.auth_failures(), login_trigger.auth_failure_counts() TO pg_read_all_stats;
+
+-- Per-trigger statistics (kept with shared_preload_libraries): like pg_stat_statements' figures,
+-- readable by superusers and pg_read_all_stats; reset by superusers and the roles a superuser
+-- grants EXECUTE on reset_trigger_stats to.
+CREATE VIEW login_trigger.trigger_stats AS
+SELECT d.datname AS dbname, s.trigger_name, s.event, s.calls, s.total_time, s.min_time, s.max_time,
+       s.mean_time, s.errors, s.refusals, s.timeouts, s.last_error_at, s.last_error, s.stats_since
+  FROM login_trigger.trigger_stats() s
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid;
+CREATE VIEW login_trigger.stats_info AS SELECT * FROM login_trigger.stats_info();
+REVOKE ALL ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info(),
+    login_trigger.reset_trigger_stats(text) FROM PUBLIC;
+REVOKE ALL ON login_trigger.trigger_stats, login_trigger.stats_info FROM PUBLIC;
+GRANT SELECT ON login_trigger.trigger_stats, login_trigger.stats_info TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info() TO pg_read_all_stats;

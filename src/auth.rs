@@ -11,6 +11,7 @@
 //! told the result, and an error there would refuse the login.
 
 use crate::error::Refusal;
+use crate::fixed_text::FixedText as Text;
 use crate::port::Connection;
 use pgrx::PgSqlErrorCode;
 use pgrx::datum::TimestampWithTimeZone;
@@ -22,28 +23,6 @@ use std::cell::RefCell;
 /// How many recent failures are kept, and how many (user, address) pairs are counted.
 const RECENT_FAILURES: usize = 512;
 const COUNTED_PAIRS: usize = 512;
-
-/// A fixed-size, NUL-padded string that can live in shared memory.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Text<const N: usize>([u8; N]);
-
-impl<const N: usize> Text<N> {
-    fn new(text: &str) -> Self {
-        let mut end = text.len().min(N);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut bytes = [0; N];
-        bytes[..end].copy_from_slice(&text.as_bytes()[..end]);
-        Text(bytes)
-    }
-
-    fn as_str(&self) -> &str {
-        let end = self.0.iter().position(|&byte| byte == 0).unwrap_or(N);
-        std::str::from_utf8(&self.0[..end]).unwrap_or_default()
-    }
-}
 
 #[derive(Clone, Copy)]
 #[repr(C)]

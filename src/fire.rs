@@ -9,7 +9,8 @@ use crate::event::Event;
 use crate::pg_ext;
 use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
-use crate::{boundary, context, function_cache};
+use crate::trigger_stats::{self, Outcome};
+use crate::{boundary, context, function_cache, time_limit};
 use pgrx::PgMemoryContexts;
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
@@ -65,7 +66,7 @@ pub fn fire_all(
 ) -> Result<(), PgError> {
     // SAFETY: check_stack_depth raises an ordinary error when the stack is too deep.
     unsafe { pg_sys::check_stack_depth() };
-    let occasion = Occasion { event, tag, parsetree };
+    let occasion = Occasion { event, tag, parsetree, tolerate_read_only };
     for (position, firing) in firings.iter().enumerate() {
         if position > 0 {
             // SAFETY: we are inside a transaction; makes the previous trigger's effects visible.
@@ -90,12 +91,16 @@ pub fn fire_all(
 }
 
 /// What a trigger function is told in its `EventTriggerData`: the event, the command's tag, and
-/// (DDL) the command's parse tree, as native firing passes them.
+/// (DDL) the command's parse tree, as native firing passes them; and whether a read-only error is
+/// tolerated (then it does not refuse a login).
 struct Occasion {
     event: Event,
     tag: pg_sys::CommandTag::Type,
     parsetree: *mut pg_sys::Node,
+    tolerate_read_only: bool,
 }
+
+const READ_ONLY_SQL_TRANSACTION: i32 = pg_ext::sqlstate(b"25006");
 
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
@@ -114,10 +119,25 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
     }
     let as_event_trigger = proc.prorettype() == crate::pg_ext::EVENT_TRIGGER_TYPE;
     drop(proc);
-    context::with_trigger(name, || {
+    let call = trigger_stats::Call::start(occasion.event, name);
+    let outcome = context::with_trigger(name, || {
         let _context_line = ErrorContextLine::push(name, occasion.event);
         invoke(function, occasion, as_event_trigger)
-    })
+    });
+    match outcome {
+        Ok(()) => call.finish(Outcome::Success),
+        Err(error) => {
+            let expired = time_limit::expired(error.sqlerrcode());
+            call.finish(Outcome::Error {
+                sqlstate: error.sqlerrcode(),
+                timed_out: expired.is_some(),
+                message: &expired.unwrap_or_else(|| error.message()),
+                refused: occasion.event == Event::Login
+                    && !(occasion.tolerate_read_only && error.sqlerrcode() == READ_ONLY_SQL_TRANSACTION),
+            })
+        }
+    }
+    outcome
 }
 
 fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) -> Result<(), PgError> {

@@ -33,6 +33,11 @@ static LOGIN_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString
 /// after the database's registered logout triggers.
 static LOGOUT_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Sizes the shared table of per-trigger statistics (`trigger_stats`): one entry per trigger,
+/// event and database, about half a kilobyte each; when it is full the least recently used entry
+/// makes room. Read once, when the server starts (shared memory cannot grow).
+static MAX_TRIGGER_STATS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
 /// Debug builds only (see `fault`): the name of a point on the login path that panics, so the
 /// tests can prove that a bug of ours refuses the connection rather than letting it in.
 #[cfg(debug_assertions)]
@@ -87,6 +92,23 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // Only where the table exists: without shared_preload_libraries the setting would mean
+    // nothing, and on PostgreSQL 15 every setting a session library defines costs its backend a
+    // sort of all settings.
+    if crate::loading::shared_preload() {
+        GucRegistry::define_int_guc(
+            c"login_trigger.max_trigger_stats",
+            c"How many triggers login_trigger.trigger_stats keeps figures for.",
+            c"One entry per trigger, event and database; when the table is full, the least \
+              recently used entry is evicted (counted in login_trigger.stats_info). Needs a \
+              restart.",
+            &MAX_TRIGGER_STATS,
+            10,
+            100_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     #[cfg(debug_assertions)]
     GucRegistry::define_string_guc(
         c"login_trigger.fault_point",
@@ -119,6 +141,11 @@ fn refuse_client_settings_of_non_superusers() {
 /// Whether registered triggers fire at all in this session.
 pub fn enabled() -> bool {
     ENABLED.get()
+}
+
+/// How many entries the shared table of per-trigger statistics has.
+pub fn max_trigger_stats() -> i32 {
+    MAX_TRIGGER_STATS.get()
 }
 
 /// The login timeout in milliseconds; zero for none.

@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod fault;
 mod fire;
+mod fixed_text;
 mod function_cache;
 mod function_name;
 mod gucs;
@@ -23,6 +24,8 @@ mod registry;
 mod security;
 mod session;
 mod tests;
+mod time_limit;
+mod trigger_stats;
 
 pgrx::pg_module_magic!(name, version);
 

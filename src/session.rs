@@ -40,13 +40,11 @@ use crate::pg_ext;
 use crate::registry::cache::{self, Registration};
 use crate::registry::shared::{self, SessionTriggers};
 use crate::registry::validate;
+use crate::time_limit;
 use pgrx::prelude::*;
 use std::cell::Cell;
-use std::panic::AssertUnwindSafe;
 
 thread_local! {
-    /// Which session event's triggers are running, and their time limit.
-    static PHASE: Cell<Option<(Event, i32)>> = const { Cell::new(None) };
     /// The SQLSTATE of the last FATAL this backend reported: the only trace that a session ended
     /// by `pg_terminate_backend`, shutdown or a timeout (recorded by the emit_log hook).
     static LAST_FATAL: Cell<Option<i32>> = const { Cell::new(None) };
@@ -136,58 +134,6 @@ fn commit_transaction(error_context: pg_sys::MemoryContext) -> Result<(), PgErro
     }
 }
 
-/// Runs `work` with the cancel timer armed for `timeout_ms` (0: no limit) and `event` marked
-/// as in progress, so that the timer's cancellation is reported as this phase timing out (see
-/// [`reword_timeout`]); the error itself is FATAL at this point, so it cannot be caught.
-/// The phase stays marked after a failure, which is raised as FATAL right after: that is when the
-/// emit_log hook rewords it.
-fn with_timeout(event: Event, timeout_ms: i32, work: impl FnOnce() -> Result<(), PgError>) -> Result<(), PgError> {
-    if timeout_ms > 0 {
-        pg_ext::arm_cancel_timer(timeout_ms, event == Event::Logout);
-    }
-    PHASE.set(Some((event, timeout_ms)));
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(work))
-        .finally(move || {
-            if timeout_ms > 0 {
-                pg_ext::disarm_cancel_timer();
-            }
-        })
-        .execute();
-    if outcome.is_ok() {
-        PHASE.set(None);
-    }
-    outcome
-}
-
-/// Called by the emit_log hook for every FATAL: while login or logout triggers run, nothing but
-/// their timer cancels, so a cancellation is reworded to say which limit was hit.
-pub fn reword_timeout(error: &mut pg_sys::ErrorData) {
-    let Some((event, timeout_ms)) = PHASE.get() else {
-        return;
-    };
-    if !pg_ext::cancel_timer_fired() || (error.sqlerrcode != QUERY_CANCELED && error.sqlerrcode != ADMIN_SHUTDOWN) {
-        return;
-    }
-    // The logout timer ends the exiting process (57P01); report it as the time limit it is.
-    error.sqlerrcode = QUERY_CANCELED;
-    let what = event.name();
-    let message = format!("{what} triggers did not finish in time");
-    let detail =
-        format!("login_trigger.{what}_timeout is {timeout_ms} ms; the work of the {what} triggers is rolled back.");
-    let hint = "A superuser can connect with options='-c login_trigger.enabled=off' to repair a login trigger.";
-    // SAFETY: the strings are copied into the current memory context (ErrorContext while an
-    // error is emitted), where PostgreSQL frees the error's other fields too.
-    unsafe {
-        let copy = |text: &str| {
-            let text = std::ffi::CString::new(text).unwrap_or_default();
-            pg_sys::pstrdup(text.as_ptr())
-        };
-        error.message = copy(&message);
-        error.detail = copy(&detail);
-        error.hint = copy(hint);
-    }
-}
-
 /// Fires the login function setting and the login triggers of the session's database. Called
 /// once per client session, outside any transaction, before the first query, inside the refusal
 /// boundary (see the module header), which gets a trigger function's error back as a value to
@@ -210,7 +156,7 @@ pub fn login() -> Result<(), PgError> {
     let memory = unsafe { pg_sys::CurrentMemoryContext };
     begin_transaction();
     report_activity(c"login_trigger: login");
-    with_timeout(Event::Login, gucs::login_timeout_ms(), || {
+    time_limit::with_timeout(Event::Login, gucs::login_timeout_ms(), || {
         context::with_event(Event::Login, Detail::Login, || {
             let setting = setting_function("login_trigger.login_function", gucs::login_function());
             let triggers = known.unwrap_or_else(|| read_session_triggers(database, generation));
@@ -257,7 +203,6 @@ fn postmaster_is_stopping() -> bool {
         .unwrap_or(false)
 }
 
-const QUERY_CANCELED: i32 = pg_ext::sqlstate(b"57014");
 const ADMIN_SHUTDOWN: i32 = pg_ext::sqlstate(b"57P01");
 const IDLE_SESSION_TIMEOUT: i32 = pg_ext::sqlstate(b"57P05");
 const IDLE_IN_TRANSACTION_TIMEOUT: i32 = pg_ext::sqlstate(b"25P03");
@@ -305,7 +250,7 @@ fn fire_logout(
     }
     // SAFETY: GetCurrentTimestamp reads the clock; MyStartTimestamp is the backend start.
     let session_seconds = unsafe { (pg_sys::GetCurrentTimestamp() - pg_sys::MyStartTimestamp) as f64 / 1e6 };
-    with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
+    time_limit::with_timeout(Event::Logout, gucs::logout_timeout_ms(), || {
         context::with_event(Event::Logout, Detail::Logout { reason, session_seconds }, || {
             fire::fire_all(Event::Logout, session_tag(Event::Logout), std::ptr::null_mut(), &firings, false)
         })

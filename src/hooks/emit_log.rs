@@ -2,9 +2,9 @@
 //! logout triggers run PostgreSQL has freed the error that ended the session, and the SQLSTATE is
 //! what tells `pg_terminate_backend`, shutdown and the idle timeouts apart. It also rewords the
 //! cancellation of a login or logout trigger by its time limit, which is FATAL and cannot be
-//! caught where it is raised.
+//! caught where it is raised, and counts a trigger call that such a FATAL ends (`trigger_stats`).
 
-use crate::session;
+use crate::{session, time_limit, trigger_stats};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::emit_log_hook_type = None;
@@ -23,7 +23,8 @@ unsafe extern "C-unwind" fn emit_log(error: *mut pg_sys::ErrorData) {
     unsafe {
         if !error.is_null() && (*error).elevel == pg_sys::FATAL as i32 {
             session::note_fatal((*error).sqlerrcode);
-            session::reword_timeout(&mut *error);
+            let timed_out = time_limit::reword(&mut *error);
+            trigger_stats::fatal_during_call(&*error, timed_out);
         }
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(error));

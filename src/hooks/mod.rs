@@ -7,6 +7,7 @@ mod emit_log;
 mod object_access;
 pub mod process_utility;
 mod session;
+mod shmem;
 
 /// Installs every hook. Called once per process from `_PG_init`.
 pub fn init() {
@@ -15,4 +16,5 @@ pub fn init() {
     object_access::init();
     process_utility::init();
     session::init();
+    shmem::init();
 }

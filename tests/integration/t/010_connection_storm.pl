@@ -127,6 +127,16 @@ is($login_rows, $processed + 1, 'login rows: one per connection');
 is($logout_rows, $processed + 1, 'logout rows: one per connection');
 is($node->safe_psql('postgres', $sessions . 'SELECT count(*) FROM s WHERE NOT pgbench AND ran'), '0',
 	'no logout row without the login row of its session');
+# The shared per-trigger statistics count what the committed rows record, one call per firing,
+# from every backend (a session's call is counted just before its row commits, so poll).
+ok($node->poll_query_until('postgres', q{
+	SELECT (SELECT calls FROM login_trigger.trigger_stats WHERE trigger_name = 'storm_login')
+	         = (SELECT count(*) FROM public.storm WHERE event = 'login')
+	   AND (SELECT calls FROM login_trigger.trigger_stats WHERE trigger_name = 'storm_logout')
+	         = (SELECT count(*) FROM public.storm WHERE event = 'logout')
+	   AND (SELECT sum(errors) FROM login_trigger.trigger_stats) = 0}),
+	'trigger_stats: login and logout calls equal the rows their firings wrote, no errors');
+
 is($node->safe_psql('postgres', "SELECT count(*) FROM public.storm WHERE app = 'storm-done' AND reason <> 'client_exit'"),
 	'0', 'every pgbench connection ended with the client saying goodbye');
 

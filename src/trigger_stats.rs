@@ -1,0 +1,583 @@
+//! Per-trigger statistics, cluster-wide, in the manner of pg_stat_statements: a shared hash table
+//! (PostgreSQL's dynahash, sized by `login_trigger.max_trigger_stats`) keyed by database, event
+//! and trigger name, updated by every call on the one firing path (`fire`), read by the view
+//! `login_trigger.trigger_stats`.
+//!
+//! * Every call counts once, when it ends: normally, with an error (the error's SQLSTATE and
+//!   message are kept), or by a FATAL that ends the backend inside the call (the login or logout
+//!   timeout, `pg_terminate_backend` during logout), which the emit_log hook reports here.
+//! * A login trigger whose error refuses the connection also counts a refusal; one cut off by
+//!   `login_trigger.login_timeout` counts a timeout and a refusal.
+//! * The table is bounded: when it is full, the least recently used entry is evicted, and the
+//!   evictions are counted (`login_trigger.stats_info`).
+//! * Kept across a clean restart: the postmaster writes the table to
+//!   `pg_stat/login_trigger_stats.stat` when it shuts down cleanly (smart or fast) and reads it
+//!   back, then removes it, when it starts. After a crash (the postmaster re-creates shared
+//!   memory) or an immediate shutdown the figures start afresh, as pg_stat_statements' do.
+//! * Only with `shared_preload_libraries` (the table is shared memory); otherwise calls are not
+//!   counted, and reading the view says so (SQLSTATE 55000).
+
+use crate::error::Refusal;
+use crate::event::Event;
+use crate::fixed_text::FixedText;
+use pgrx::PgSqlErrorCode;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use std::cell::Cell;
+use std::ffi::CStr;
+
+/// Long enough for a registered trigger's name (at most 63 bytes) and for the function name
+/// `login_trigger.login_function` / `logout_function` fire under.
+const NAME_BYTES: usize = 128;
+/// How much of the last error's message is kept.
+const MESSAGE_BYTES: usize = 256;
+
+const TRANCHE: &CStr = c"login_trigger_stats";
+const HEADER_NAME: &CStr = c"login_trigger trigger statistics";
+const TABLE_NAME: &CStr = c"login_trigger trigger statistics table";
+/// Relative to the data directory, the postmaster's working directory.
+const FILE: &CStr = c"pg_stat/login_trigger_stats.stat";
+const TEMPORARY_FILE: &CStr = c"pg_stat/login_trigger_stats.stat.tmp";
+/// The file's first bytes: "LTS" and the layout version, which changes with `Entry`'s layout.
+const FILE_MAGIC: u32 = 0x4c54_5301;
+
+/// What an entry counts: one trigger of one event in one database. Hashed as bytes, so it has no
+/// implicit padding and its unused bytes are zero.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+struct Key {
+    database: u32,
+    event: u8,
+    padding: [u8; 3],
+    name: FixedText<NAME_BYTES>,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    key: Key,
+    calls: i64,
+    errors: i64,
+    refusals: i64,
+    timeouts: i64,
+    total_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    last_error_at: pg_sys::TimestampTz,
+    last_sqlstate: i32,
+    last_message: FixedText<MESSAGE_BYTES>,
+    stats_since: pg_sys::TimestampTz,
+    /// The table's clock when the entry was last used: the smallest is evicted first.
+    last_used: u64,
+}
+
+/// The table's shared state beside the hash table, guarded by `lock`.
+#[repr(C)]
+struct Header {
+    lock: *mut pg_sys::LWLock,
+    table: *mut pg_sys::HTAB,
+    /// Incremented by every use of an entry.
+    clock: u64,
+    evictions: i64,
+    stats_reset: pg_sys::TimestampTz,
+}
+
+/// This process's pointer to the shared header, set by the shared-memory startup hook (inherited
+/// through fork); null without `shared_preload_libraries`.
+static mut HEADER: *mut Header = std::ptr::null_mut();
+
+/// The `login_trigger.max_trigger_stats` value the table was sized with.
+fn capacity() -> i64 {
+    i64::from(crate::gucs::max_trigger_stats())
+}
+
+fn enabled() -> bool {
+    crate::loading::shared_preload()
+}
+
+/// Reserves the shared memory and the lock. Called from the shared-memory request hook (15+) or
+/// `_PG_init` (13/14) of the postmaster.
+pub fn request_shared_memory() {
+    if !enabled() {
+        return;
+    }
+    // SAFETY: called while the postmaster computes the shared memory size, as the API requires.
+    unsafe {
+        let table = pg_sys::hash_estimate_size(capacity() as _, std::mem::size_of::<Entry>());
+        pg_sys::RequestAddinShmemSpace(pg_sys::add_size(std::mem::size_of::<Header>(), table));
+        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
+    }
+}
+
+/// Attaches to (in the postmaster: creates) the table; the postmaster also loads the file of the
+/// last clean shutdown and arranges to write it at the next. Called from the shared-memory
+/// startup hook.
+pub fn attach_shared_memory() {
+    if !enabled() {
+        return;
+    }
+    // SAFETY: the startup hook runs with shared memory set up; AddinShmemInitLock serialises the
+    // creation of add-in structures. The HASHCTL describes `Entry`, whose first member is its
+    // `Key`, hashed as bytes. Pointers into shared memory are the same in every backend (fork).
+    unsafe {
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock;
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let header =
+            pg_sys::ShmemInitStruct(HEADER_NAME.as_ptr(), std::mem::size_of::<Header>(), &mut found).cast::<Header>();
+        if !found {
+            header.write(Header {
+                lock: &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock,
+                table: std::ptr::null_mut(),
+                clock: 0,
+                evictions: 0,
+                stats_reset: pg_sys::GetCurrentTimestamp(),
+            });
+        }
+        let mut info: pg_sys::HASHCTL = std::mem::zeroed();
+        info.keysize = std::mem::size_of::<Key>();
+        info.entrysize = std::mem::size_of::<Entry>();
+        (*header).table = pg_sys::ShmemInitHash(
+            TABLE_NAME.as_ptr(),
+            capacity() as _,
+            capacity() as _,
+            &mut info,
+            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS) as i32,
+        );
+        pg_sys::LWLockRelease(init_lock);
+        HEADER = header;
+        if !pg_sys::IsUnderPostmaster {
+            pg_sys::on_shmem_exit(Some(write_file_at_shutdown), pg_sys::Datum::from(0));
+        }
+        if !found {
+            load_file();
+        }
+    }
+}
+
+/// The shared state, if this process has it.
+fn header() -> Option<&'static mut Header> {
+    // SAFETY: set once by the startup hook; the header lives as long as shared memory. Callers
+    // hold its lock while they touch what it guards.
+    unsafe { HEADER.as_mut() }
+}
+
+fn key(database: pg_sys::Oid, event: Event, name: &str) -> Key {
+    Key { database: database.to_u32(), event: event.index() as u8, padding: [0; 3], name: FixedText::new(name) }
+}
+
+/// The entry of `key`, created (evicting the least recently used one if the table is full) if it
+/// is new; `None` only if shared memory ran out all the same, when the call goes uncounted rather
+/// than failing. The caller holds the lock exclusively.
+fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option<&'static mut Entry> {
+    // SAFETY: the table is the shared dynahash of `Entry`s; the caller holds its lock exclusively.
+    unsafe {
+        let mut found = false;
+        let mut entry =
+            pg_sys::hash_search(header.table, (key as *const Key).cast(), pg_sys::HASHACTION::HASH_FIND, &mut found)
+                .cast::<Entry>();
+        if entry.is_null() {
+            if pg_sys::hash_get_num_entries(header.table) as i64 >= capacity() {
+                evict_least_recently_used(header);
+            }
+            entry = pg_sys::hash_search(
+                header.table,
+                (key as *const Key).cast(),
+                pg_sys::HASHACTION::HASH_ENTER_NULL,
+                &mut found,
+            )
+            .cast::<Entry>();
+            if entry.is_null() {
+                return None;
+            }
+            entry.write(Entry {
+                key: *key,
+                calls: 0,
+                errors: 0,
+                refusals: 0,
+                timeouts: 0,
+                total_ms: 0.0,
+                min_ms: 0.0,
+                max_ms: 0.0,
+                last_error_at: 0,
+                last_sqlstate: 0,
+                last_message: FixedText::new(""),
+                stats_since: now,
+                last_used: 0,
+            });
+        }
+        header.clock += 1;
+        (*entry).last_used = header.clock;
+        Some(&mut *entry)
+    }
+}
+
+fn evict_least_recently_used(header: &mut Header) {
+    let mut oldest: Option<Key> = None;
+    let mut oldest_use = u64::MAX;
+    for_each_entry(header, |entry| {
+        if entry.last_used < oldest_use {
+            oldest_use = entry.last_used;
+            oldest = Some(entry.key);
+        }
+    });
+    if let Some(key) = oldest {
+        // SAFETY: removes an existing key; the caller holds the lock exclusively.
+        unsafe {
+            pg_sys::hash_search(
+                header.table,
+                (&raw const key).cast(),
+                pg_sys::HASHACTION::HASH_REMOVE,
+                std::ptr::null_mut(),
+            );
+        }
+        header.evictions += 1;
+    }
+}
+
+/// Calls `visit` with every entry; the caller holds the lock (in either mode).
+fn for_each_entry(header: &Header, mut visit: impl FnMut(&mut Entry)) {
+    // SAFETY: a complete sequential scan of the shared table, which nobody changes meanwhile.
+    unsafe {
+        let mut scan: pg_sys::HASH_SEQ_STATUS = std::mem::zeroed();
+        pg_sys::hash_seq_init(&mut scan, header.table);
+        loop {
+            let entry = pg_sys::hash_seq_search(&mut scan).cast::<Entry>();
+            if entry.is_null() {
+                break;
+            }
+            visit(&mut *entry);
+        }
+    }
+}
+
+/// Runs `work` under the table's lock.
+fn locked<R>(header: &mut Header, mode: pg_sys::LWLockMode::Type, work: impl FnOnce(&mut Header) -> R) -> R {
+    // SAFETY: the named tranche's lock, acquired and released around code that cannot raise.
+    unsafe { pg_sys::LWLockAcquire(header.lock, mode) };
+    let result = work(header);
+    // SAFETY: as above.
+    unsafe { pg_sys::LWLockRelease(header.lock) };
+    result
+}
+
+/// How a call ended.
+pub enum Outcome<'a> {
+    Success,
+    Error { sqlstate: i32, message: &'a str, refused: bool, timed_out: bool },
+}
+
+fn record(key: &Key, elapsed_ms: f64, outcome: Outcome) {
+    let Some(header) = header() else {
+        return;
+    };
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    locked(header, pg_sys::LWLockMode::LW_EXCLUSIVE, |header| {
+        let Some(entry) = entry_for(header, key, now) else {
+            return;
+        };
+        entry.calls += 1;
+        entry.total_ms += elapsed_ms;
+        entry.min_ms = if entry.calls == 1 { elapsed_ms } else { entry.min_ms.min(elapsed_ms) };
+        entry.max_ms = entry.max_ms.max(elapsed_ms);
+        if let Outcome::Error { sqlstate, message, refused, timed_out } = outcome {
+            entry.errors += 1;
+            entry.refusals += i64::from(refused);
+            entry.timeouts += i64::from(timed_out);
+            entry.last_error_at = now;
+            entry.last_sqlstate = sqlstate;
+            entry.last_message = FixedText::new(message);
+        }
+    });
+}
+
+/// The call in progress in this backend, for a FATAL that ends the backend inside it.
+#[derive(Clone, Copy)]
+struct RunningCall {
+    key: Key,
+    started: pg_sys::TimestampTz,
+}
+
+thread_local! {
+    static RUNNING: Cell<Option<RunningCall>> = const { Cell::new(None) };
+}
+
+/// One call of a trigger function, from its start to [`Call::finish`]. A call nested inside it
+/// (a DDL trigger run by a trigger's own DDL) restores it when it ends.
+pub struct Call {
+    running: Option<RunningCall>,
+    outer: Option<RunningCall>,
+}
+
+impl Call {
+    pub fn start(event: Event, name: &str) -> Call {
+        let running = header().map(|_| RunningCall {
+            // SAFETY: reads a backend-local variable and the clock.
+            key: key(unsafe { pg_sys::MyDatabaseId }, event, name),
+            started: unsafe { pg_sys::GetCurrentTimestamp() },
+        });
+        let outer = RUNNING.replace(running);
+        Call { running, outer }
+    }
+
+    pub fn finish(self, outcome: Outcome) {
+        if let Some(running) = self.running {
+            record(&running.key, elapsed_ms(running.started), outcome);
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        RUNNING.set(self.outer);
+    }
+}
+
+fn elapsed_ms(started: pg_sys::TimestampTz) -> f64 {
+    // SAFETY: reads the clock.
+    (unsafe { pg_sys::GetCurrentTimestamp() } - started) as f64 / 1000.0
+}
+
+/// Called by the emit_log hook for a FATAL: if a trigger call is in progress, the backend ends
+/// inside it, and the call is counted now, with the error (a login trigger's also as a refusal);
+/// `timed_out` when the login or logout time limit ended it.
+pub fn fatal_during_call(error: &pg_sys::ErrorData, timed_out: bool) {
+    let Some(running) = RUNNING.take() else {
+        return;
+    };
+    let message = crate::context::cstr(error.message).unwrap_or_default();
+    let event = Event::ALL[usize::from(running.key.event)];
+    record(
+        &running.key,
+        elapsed_ms(running.started),
+        Outcome::Error { sqlstate: error.sqlerrcode, message: &message, refused: event == Event::Login, timed_out },
+    );
+}
+
+/// What the postmaster writes at a clean shutdown: the header's figures, then the entries.
+#[repr(C)]
+struct FileHeader {
+    magic: u32,
+    entry_size: u32,
+    entries: i64,
+    evictions: i64,
+    stats_reset: pg_sys::TimestampTz,
+}
+
+fn as_bytes<T>(value: &T) -> &[u8] {
+    // SAFETY: `T` is one of the plain-data structs above; its bytes are initialised (all padding
+    // is explicit or absent).
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+/// Whether the cluster has just shut down cleanly: its control file says so once the shutdown
+/// checkpoint is written (not after an immediate shutdown, whose exit code is 0 too, and whose
+/// backends were killed wherever they were — possibly inside the table).
+fn shut_down_cleanly() -> bool {
+    let mut crc_ok = false;
+    // SAFETY: DataDir is the postmaster's data directory; get_controlfile pallocs a copy of
+    // pg_control (the postmaster is exiting; nothing to free).
+    let state = unsafe { (*pg_sys::get_controlfile(pg_sys::DataDir, &mut crc_ok)).state };
+    crc_ok && (state == pg_sys::DBState::DB_SHUTDOWNED || state == pg_sys::DBState::DB_SHUTDOWNED_IN_RECOVERY)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn write_file_at_shutdown(code: i32, _arg: pg_sys::Datum) {
+    // After a crash or an immediate shutdown nothing is kept: the table may be torn.
+    if code != 0 || !shut_down_cleanly() {
+        return;
+    }
+    let Some(header) = header() else {
+        return;
+    };
+    // No lock: every other process of the cluster has exited after a clean shutdown, and the
+    // postmaster has no PGPROC to wait with.
+    // SAFETY: reads the entry count of the table.
+    let entries = unsafe { pg_sys::hash_get_num_entries(header.table) } as i64;
+    let file_header = FileHeader {
+        magic: FILE_MAGIC,
+        entry_size: std::mem::size_of::<Entry>() as u32,
+        entries,
+        evictions: header.evictions,
+        stats_reset: header.stats_reset,
+    };
+    let mut bytes = as_bytes(&file_header).to_vec();
+    for_each_entry(header, |entry| bytes.extend_from_slice(as_bytes(entry)));
+    let temporary = TEMPORARY_FILE.to_str().unwrap_or_default();
+    let written = std::fs::File::create(temporary)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes).and_then(|()| file.sync_all()));
+    if let Err(error) = written {
+        crate::error::log_line(format!(
+            "login_trigger: could not write trigger statistics to \"{temporary}\": {error}"
+        ));
+        let _ = std::fs::remove_file(temporary);
+        return;
+    }
+    // SAFETY: both names are NUL-terminated paths; durable_rename reports a failure at LOG.
+    unsafe { pg_sys::durable_rename(TEMPORARY_FILE.as_ptr(), FILE.as_ptr(), pg_sys::LOG as i32) };
+}
+
+/// Reads the file the last clean shutdown wrote into the (new, empty) table, then removes it, so
+/// that a crash later does not bring back figures older than the crash.
+fn load_file() {
+    let path = FILE.to_str().unwrap_or_default();
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    let _ = std::fs::remove_file(path);
+    let Some(header) = header() else {
+        return;
+    };
+    let file_header_size = std::mem::size_of::<FileHeader>();
+    let entry_size = std::mem::size_of::<Entry>();
+    let valid = bytes.len() >= file_header_size && {
+        // SAFETY: at least a FileHeader's bytes, read unaligned.
+        let file_header = unsafe { bytes.as_ptr().cast::<FileHeader>().read_unaligned() };
+        let consistent = file_header.magic == FILE_MAGIC
+            && file_header.entry_size as usize == entry_size
+            && file_header.entries >= 0
+            && bytes.len() == file_header_size + file_header.entries as usize * entry_size;
+        if consistent {
+            header.evictions = file_header.evictions;
+            header.stats_reset = file_header.stats_reset;
+        }
+        consistent
+    };
+    if !valid {
+        crate::error::log_line(format!(
+            "login_trigger: ignoring trigger statistics file \"{path}\": not written by this version"
+        ));
+        return;
+    }
+    // No lock: the postmaster runs alone while it creates shared memory.
+    // SAFETY: reads the clock.
+    let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    for chunk in bytes[file_header_size..].chunks_exact(entry_size) {
+        // SAFETY: one Entry's bytes as written by write_file_at_shutdown, read unaligned.
+        let saved = unsafe { chunk.as_ptr().cast::<Entry>().read_unaligned() };
+        if let Some(entry) = entry_for(header, &saved.key, now) {
+            *entry = Entry { last_used: entry.last_used, ..saved };
+        }
+    }
+}
+
+fn require_shared_memory() {
+    if !enabled() {
+        Refusal::new(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "login_trigger statistics need shared_preload_libraries",
+        )
+        .detail("Trigger calls are counted in shared memory, which only a library in shared_preload_libraries has.")
+        .hint("Add login_trigger to shared_preload_libraries and restart the server.")
+        .raise();
+    }
+}
+
+fn timestamp(value: pg_sys::TimestampTz) -> Option<TimestampWithTimeZone> {
+    (value != 0).then(|| TimestampWithTimeZone::try_from(value).ok()).flatten()
+}
+
+/// The SQLSTATE of a PostgreSQL error code, as five characters.
+fn sqlstate_text(code: i32) -> String {
+    // SAFETY: unpack_sql_state returns a static buffer, copied at once.
+    crate::context::cstr(unsafe { pg_sys::unpack_sql_state(code) }).unwrap_or_default()
+}
+
+/// Every entry of the table (the view `login_trigger.trigger_stats` names the database).
+#[pg_extern(volatile, parallel_restricted)]
+fn trigger_stats() -> TableIterator<
+    'static,
+    (
+        name!(dbid, pg_sys::Oid),
+        name!(trigger_name, String),
+        name!(event, String),
+        name!(calls, i64),
+        name!(total_time, f64),
+        name!(min_time, f64),
+        name!(max_time, f64),
+        name!(mean_time, f64),
+        name!(errors, i64),
+        name!(refusals, i64),
+        name!(timeouts, i64),
+        name!(last_error_at, Option<TimestampWithTimeZone>),
+        name!(last_error, Option<String>),
+        name!(stats_since, Option<TimestampWithTimeZone>),
+    ),
+> {
+    require_shared_memory();
+    let Some(header) = header() else {
+        return TableIterator::new(Vec::new());
+    };
+    let mut entries = Vec::new();
+    locked(header, pg_sys::LWLockMode::LW_SHARED, |header| for_each_entry(header, |entry| entries.push(*entry)));
+    let rows = entries.into_iter().map(|entry| {
+        (
+            pg_sys::Oid::from(entry.key.database),
+            entry.key.name.as_str().to_owned(),
+            Event::ALL[usize::from(entry.key.event)].name().to_owned(),
+            entry.calls,
+            entry.total_ms,
+            entry.min_ms,
+            entry.max_ms,
+            if entry.calls > 0 { entry.total_ms / entry.calls as f64 } else { 0.0 },
+            entry.errors,
+            entry.refusals,
+            entry.timeouts,
+            timestamp(entry.last_error_at),
+            (entry.errors > 0)
+                .then(|| format!("{}: {}", sqlstate_text(entry.last_sqlstate), entry.last_message.as_str())),
+            timestamp(entry.stats_since),
+        )
+    });
+    TableIterator::new(rows.collect::<Vec<_>>())
+}
+
+/// The table itself: how many entries were evicted, and when it was last reset as a whole.
+#[pg_extern(volatile, parallel_restricted)]
+fn stats_info() -> TableIterator<'static, (name!(evictions, i64), name!(stats_reset, Option<TimestampWithTimeZone>))> {
+    require_shared_memory();
+    let Some(header) = header() else {
+        return TableIterator::new(Vec::new());
+    };
+    let row = locked(header, pg_sys::LWLockMode::LW_SHARED, |header| (header.evictions, timestamp(header.stats_reset)));
+    TableIterator::once(row)
+}
+
+/// Forgets the figures of the trigger `name` in the current database (every event it is
+/// registered for), or, without a name, of every trigger of the cluster, the evictions too.
+/// Returns the time of the reset. EXECUTE is revoked from PUBLIC: superusers, and roles a
+/// superuser grants it to.
+#[pg_extern(volatile, parallel_restricted)]
+fn reset_trigger_stats(name: default!(Option<&str>, "NULL")) -> Option<TimestampWithTimeZone> {
+    require_shared_memory();
+    let header = header()?;
+    // SAFETY: reads the clock and a backend-local variable.
+    let (now, database) = unsafe { (pg_sys::GetCurrentTimestamp(), pg_sys::MyDatabaseId) };
+    locked(header, pg_sys::LWLockMode::LW_EXCLUSIVE, |header| {
+        let mut doomed = Vec::new();
+        for_each_entry(header, |entry| {
+            let matches =
+                name.is_none_or(|name| entry.key.database == database.to_u32() && entry.key.name.as_str() == name);
+            if matches {
+                doomed.push(entry.key);
+            }
+        });
+        for key in doomed {
+            // SAFETY: removes an existing key under the exclusive lock.
+            unsafe {
+                pg_sys::hash_search(
+                    header.table,
+                    (&raw const key).cast(),
+                    pg_sys::HASHACTION::HASH_REMOVE,
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+        if name.is_none() {
+            header.evictions = 0;
+            header.stats_reset = now;
+        }
+    });
+    timestamp(now)
+}
