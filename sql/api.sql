@@ -99,3 +99,12 @@ REVOKE ALL ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info()
 REVOKE ALL ON login_trigger.trigger_stats, login_trigger.stats_info FROM PUBLIC;
 GRANT SELECT ON login_trigger.trigger_stats, login_trigger.stats_info TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info() TO pg_read_all_stats;
+
+-- Refused logins (kept with shared_preload_libraries): who was refused is not for everyone, so
+-- only superusers and pg_read_all_stats read them; reset by superusers and the roles a superuser
+-- grants EXECUTE on reset_refused_logins to.
+CREATE VIEW login_trigger.refused_logins AS SELECT * FROM login_trigger.refused_logins();
+REVOKE ALL ON FUNCTION login_trigger.refused_logins(), login_trigger.reset_refused_logins() FROM PUBLIC;
+REVOKE ALL ON login_trigger.refused_logins FROM PUBLIC;
+GRANT SELECT ON login_trigger.refused_logins TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION login_trigger.refused_logins() TO pg_read_all_stats;

@@ -1,5 +1,6 @@
 -- login_trigger 0.1.0 -> 0.2.0: per-trigger statistics (login_trigger.trigger_stats,
--- login_trigger.stats_info, login_trigger.reset_trigger_stats). t/021_releases.pl checks that an
+-- login_trigger.stats_info, login_trigger.reset_trigger_stats) and refused logins
+-- (login_trigger.refused_logins, login_trigger.reset_refused_logins). t/021_releases.pl checks that an
 -- updated 0.1.0 has exactly the objects and definitions of a fresh 0.2.0.
 \echo Use "ALTER EXTENSION login_trigger UPDATE TO '0.2.0'" to load this file. \quit
 
@@ -47,3 +48,31 @@ REVOKE ALL ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info()
 REVOKE ALL ON login_trigger.trigger_stats, login_trigger.stats_info FROM PUBLIC;
 GRANT SELECT ON login_trigger.trigger_stats, login_trigger.stats_info TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION login_trigger.trigger_stats(), login_trigger.stats_info() TO pg_read_all_stats;
+
+CREATE FUNCTION login_trigger.refused_logins() RETURNS TABLE (
+	at timestamp with time zone,
+	user_name text,
+	database_name text,
+	application_name text,
+	client_addr text,
+	trigger_name text,
+	sqlstate text,
+	message text
+)
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'refused_logins_wrapper';
+
+CREATE FUNCTION login_trigger.reset_refused_logins() RETURNS void
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'reset_refused_logins_wrapper';
+
+-- Refused logins (kept with shared_preload_libraries): who was refused is not for everyone, so
+-- only superusers and pg_read_all_stats read them; reset by superusers and the roles a superuser
+-- grants EXECUTE on reset_refused_logins to.
+CREATE VIEW login_trigger.refused_logins AS SELECT * FROM login_trigger.refused_logins();
+REVOKE ALL ON FUNCTION login_trigger.refused_logins(), login_trigger.reset_refused_logins() FROM PUBLIC;
+REVOKE ALL ON login_trigger.refused_logins FROM PUBLIC;
+GRANT SELECT ON login_trigger.refused_logins TO pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION login_trigger.refused_logins() TO pg_read_all_stats;

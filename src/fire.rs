@@ -10,7 +10,7 @@ use crate::pg_ext;
 use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
 use crate::trigger_stats::{self, Outcome};
-use crate::{boundary, context, function_cache, time_limit};
+use crate::{boundary, context, function_cache, refused_logins, time_limit};
 use pgrx::PgMemoryContexts;
 use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
@@ -40,11 +40,13 @@ pub fn replica_role() -> bool {
 pub struct Firing<'a> {
     pub name: &'a str,
     pub function: pg_sys::Oid,
+    /// The function of `login_function` / `logout_function` rather than a registration.
+    pub from_setting: bool,
 }
 
 impl<'a> From<&'a Registration> for Firing<'a> {
     fn from(registration: &'a Registration) -> Self {
-        Firing { name: &registration.name, function: registration.function }
+        Firing { name: &registration.name, function: registration.function, from_setting: false }
     }
 }
 
@@ -106,7 +108,7 @@ const READ_ONLY_SQL_TRANSACTION: i32 = pg_ext::sqlstate(b"25006");
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
 fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
-    let Firing { name, function } = *firing;
+    let Firing { name, function, from_setting } = *firing;
     let Some(proc) = PgProc::new(function) else {
         return Ok(());
     };
@@ -128,12 +130,16 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
         Ok(()) => call.finish(Outcome::Success),
         Err(error) => {
             let expired = time_limit::expired(error.sqlerrcode());
+            let refused = occasion.event == Event::Login
+                && !(occasion.tolerate_read_only && error.sqlerrcode() == READ_ONLY_SQL_TRANSACTION);
+            if refused {
+                refused_logins::note_refusing_function((!from_setting).then_some(name));
+            }
             call.finish(Outcome::Error {
                 sqlstate: error.sqlerrcode(),
                 timed_out: expired.is_some(),
                 message: &expired.unwrap_or_else(|| error.message()),
-                refused: occasion.event == Event::Login
-                    && !(occasion.tolerate_read_only && error.sqlerrcode() == READ_ONLY_SQL_TRANSACTION),
+                refused,
             })
         }
     }

@@ -38,6 +38,10 @@ static LOGOUT_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CStrin
 /// makes room. Read once, when the server starts (shared memory cannot grow).
 static MAX_TRIGGER_STATS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// Sizes the ring of refused logins (`refused_logins`), about 700 bytes each; the oldest makes
+/// room. Read once, when the server starts.
+static MAX_REFUSED_LOGINS: GucSetting<i32> = GucSetting::<i32>::new(512);
+
 /// Debug builds only (see `fault`): the name of a point on the login path that panics, so the
 /// tests can prove that a bug of ours refuses the connection rather than letting it in.
 #[cfg(debug_assertions)]
@@ -108,6 +112,17 @@ pub fn init() {
             GucContext::Postmaster,
             GucFlags::default(),
         );
+        GucRegistry::define_int_guc(
+            c"login_trigger.max_refused_logins",
+            c"How many refused logins login_trigger.refused_logins keeps.",
+            c"The most recent ones; the oldest makes room. Every refusal is also in the server \
+              log. Needs a restart.",
+            &MAX_REFUSED_LOGINS,
+            10,
+            100_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
     }
     #[cfg(debug_assertions)]
     GucRegistry::define_string_guc(
@@ -146,6 +161,11 @@ pub fn enabled() -> bool {
 /// How many entries the shared table of per-trigger statistics has.
 pub fn max_trigger_stats() -> i32 {
     MAX_TRIGGER_STATS.get()
+}
+
+/// How many refused logins the shared ring keeps.
+pub fn max_refused_logins() -> i32 {
+    MAX_REFUSED_LOGINS.get()
 }
 
 /// The login timeout in milliseconds; zero for none.

@@ -94,6 +94,12 @@ pub const fn sqlstate(code: &[u8; 5]) -> i32 {
     value
 }
 
+/// The five characters of an SQLSTATE PostgreSQL encoded (`unpack_sql_state`).
+pub fn sqlstate_text(code: i32) -> String {
+    // SAFETY: unpack_sql_state formats into a static buffer, copied at once.
+    crate::context::cstr(unsafe { pg_sys::unpack_sql_state(code) }).unwrap_or_default()
+}
+
 unsafe extern "C" {
     /// utils/elog.h: appends a CONTEXT line from inside an error context callback.
     pub fn errcontext_msg(fmt: *const c_char, ...) -> c_int;

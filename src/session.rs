@@ -160,7 +160,8 @@ pub fn login() -> Result<(), PgError> {
         context::with_event(Event::Login, Detail::Login, || {
             let setting = setting_function("login_trigger.login_function", gucs::login_function());
             let triggers = known.unwrap_or_else(|| read_session_triggers(database, generation));
-            let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
+            let setting =
+                setting.iter().map(|(name, function)| Firing { name, function: *function, from_setting: true });
             let firings: Vec<Firing> = setting.chain(firing_now(&triggers.login)).collect();
             // SAFETY: reads shared recovery state.
             let on_standby = unsafe { pg_sys::RecoveryInProgress() };
@@ -243,7 +244,7 @@ fn fire_logout(
 ) -> Result<(), PgError> {
     let registered = known.unwrap_or_else(|| read_session_triggers(database, generation)).logout;
     let setting = setting_function("login_trigger.logout_function", gucs::logout_function());
-    let setting = setting.iter().map(|(name, function)| Firing { name, function: *function });
+    let setting = setting.iter().map(|(name, function)| Firing { name, function: *function, from_setting: true });
     let firings: Vec<Firing> = firing_now(&registered).chain(setting).collect();
     if firings.is_empty() {
         return Ok(());

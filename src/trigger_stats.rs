@@ -17,10 +17,9 @@
 //! * Only with `shared_preload_libraries` (the table is shared memory); otherwise calls are not
 //!   counted, and reading the view says so (SQLSTATE 55000).
 
-use crate::error::Refusal;
 use crate::event::Event;
 use crate::fixed_text::FixedText;
-use pgrx::PgSqlErrorCode;
+use crate::shared_memory;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -91,67 +90,62 @@ fn capacity() -> i64 {
     i64::from(crate::gucs::max_trigger_stats())
 }
 
-fn enabled() -> bool {
-    crate::loading::shared_preload()
-}
-
 /// Reserves the shared memory and the lock. Called from the shared-memory request hook (15+) or
 /// `_PG_init` (13/14) of the postmaster.
 pub fn request_shared_memory() {
-    if !enabled() {
+    if !shared_memory::available() {
         return;
     }
-    // SAFETY: called while the postmaster computes the shared memory size, as the API requires.
-    unsafe {
-        let table = pg_sys::hash_estimate_size(capacity() as _, std::mem::size_of::<Entry>());
-        pg_sys::RequestAddinShmemSpace(pg_sys::add_size(std::mem::size_of::<Header>(), table));
-        pg_sys::RequestNamedLWLockTranche(TRANCHE.as_ptr(), 1);
-    }
+    // SAFETY: computes the size of the table of `capacity()` entries.
+    let table = unsafe { pg_sys::hash_estimate_size(capacity() as _, std::mem::size_of::<Entry>()) };
+    shared_memory::request(std::mem::size_of::<Header>() + table, TRANCHE);
 }
 
 /// Attaches to (in the postmaster: creates) the table; the postmaster also loads the file of the
 /// last clean shutdown and arranges to write it at the next. Called from the shared-memory
 /// startup hook.
 pub fn attach_shared_memory() {
-    if !enabled() {
+    if !shared_memory::available() {
         return;
     }
-    // SAFETY: the startup hook runs with shared memory set up; AddinShmemInitLock serialises the
-    // creation of add-in structures. The HASHCTL describes `Entry`, whose first member is its
-    // `Key`, hashed as bytes. Pointers into shared memory are the same in every backend (fork).
-    unsafe {
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock;
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let header =
-            pg_sys::ShmemInitStruct(HEADER_NAME.as_ptr(), std::mem::size_of::<Header>(), &mut found).cast::<Header>();
-        if !found {
+    let create = |header: *mut Header, lock| {
+        // SAFETY: the new, uninitialised header in shared memory; reads the clock.
+        unsafe {
             header.write(Header {
-                lock: &raw mut (*pg_sys::GetNamedLWLockTranche(TRANCHE.as_ptr())).lock,
+                lock,
                 table: std::ptr::null_mut(),
                 clock: 0,
                 evictions: 0,
                 stats_reset: pg_sys::GetCurrentTimestamp(),
-            });
+            })
+        };
+    };
+    let attach = |header: *mut Header| {
+        // SAFETY: the HASHCTL describes `Entry`, whose first member is its `Key`, hashed as bytes;
+        // ShmemInitHash creates the table in the postmaster and finds it elsewhere. Pointers into
+        // shared memory are the same in every backend (fork).
+        unsafe {
+            let mut info: pg_sys::HASHCTL = std::mem::zeroed();
+            info.keysize = std::mem::size_of::<Key>();
+            info.entrysize = std::mem::size_of::<Entry>();
+            (*header).table = pg_sys::ShmemInitHash(
+                TABLE_NAME.as_ptr(),
+                capacity() as _,
+                capacity() as _,
+                &mut info,
+                (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS) as i32,
+            );
+            HEADER = header;
         }
-        let mut info: pg_sys::HASHCTL = std::mem::zeroed();
-        info.keysize = std::mem::size_of::<Key>();
-        info.entrysize = std::mem::size_of::<Entry>();
-        (*header).table = pg_sys::ShmemInitHash(
-            TABLE_NAME.as_ptr(),
-            capacity() as _,
-            capacity() as _,
-            &mut info,
-            (pg_sys::HASH_ELEM | pg_sys::HASH_BLOBS) as i32,
-        );
-        pg_sys::LWLockRelease(init_lock);
-        HEADER = header;
-        if !pg_sys::IsUnderPostmaster {
-            pg_sys::on_shmem_exit(Some(write_file_at_shutdown), pg_sys::Datum::from(0));
-        }
-        if !found {
-            load_file();
-        }
+    };
+    let found = shared_memory::attach(HEADER_NAME, std::mem::size_of::<Header>(), TRANCHE, create, attach);
+    // SAFETY: registers the postmaster's exit callback once per creation of shared memory (a
+    // crash's re-creation runs the exit callbacks first, which removes it).
+    if unsafe { !pg_sys::IsUnderPostmaster } {
+        unsafe { pg_sys::on_shmem_exit(Some(write_file_at_shutdown), pg_sys::Datum::from(0)) };
+    }
+    if !found {
+        load_file();
     }
 }
 
@@ -253,12 +247,8 @@ fn for_each_entry(header: &Header, mut visit: impl FnMut(&mut Entry)) {
 
 /// Runs `work` under the table's lock.
 fn locked<R>(header: &mut Header, mode: pg_sys::LWLockMode::Type, work: impl FnOnce(&mut Header) -> R) -> R {
-    // SAFETY: the named tranche's lock, acquired and released around code that cannot raise.
-    unsafe { pg_sys::LWLockAcquire(header.lock, mode) };
-    let result = work(header);
-    // SAFETY: as above.
-    unsafe { pg_sys::LWLockRelease(header.lock) };
-    result
+    let lock = header.lock;
+    shared_memory::locked(lock, mode, || work(header))
 }
 
 /// How a call ended.
@@ -462,26 +452,8 @@ fn load_file() {
     }
 }
 
-fn require_shared_memory() {
-    if !enabled() {
-        Refusal::new(
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "login_trigger statistics need shared_preload_libraries",
-        )
-        .detail("Trigger calls are counted in shared memory, which only a library in shared_preload_libraries has.")
-        .hint("Add login_trigger to shared_preload_libraries and restart the server.")
-        .raise();
-    }
-}
-
 fn timestamp(value: pg_sys::TimestampTz) -> Option<TimestampWithTimeZone> {
     (value != 0).then(|| TimestampWithTimeZone::try_from(value).ok()).flatten()
-}
-
-/// The SQLSTATE of a PostgreSQL error code, as five characters.
-fn sqlstate_text(code: i32) -> String {
-    // SAFETY: unpack_sql_state returns a static buffer, copied at once.
-    crate::context::cstr(unsafe { pg_sys::unpack_sql_state(code) }).unwrap_or_default()
 }
 
 /// Every entry of the table (the view `login_trigger.trigger_stats` names the database).
@@ -505,7 +477,7 @@ fn trigger_stats() -> TableIterator<
         name!(stats_since, Option<TimestampWithTimeZone>),
     ),
 > {
-    require_shared_memory();
+    shared_memory::require();
     let Some(header) = header() else {
         return TableIterator::new(Vec::new());
     };
@@ -525,8 +497,9 @@ fn trigger_stats() -> TableIterator<
             entry.refusals,
             entry.timeouts,
             timestamp(entry.last_error_at),
-            (entry.errors > 0)
-                .then(|| format!("{}: {}", sqlstate_text(entry.last_sqlstate), entry.last_message.as_str())),
+            (entry.errors > 0).then(|| {
+                format!("{}: {}", crate::pg_ext::sqlstate_text(entry.last_sqlstate), entry.last_message.as_str())
+            }),
             timestamp(entry.stats_since),
         )
     });
@@ -536,7 +509,7 @@ fn trigger_stats() -> TableIterator<
 /// The table itself: how many entries were evicted, and when it was last reset as a whole.
 #[pg_extern(volatile, parallel_restricted)]
 fn stats_info() -> TableIterator<'static, (name!(evictions, i64), name!(stats_reset, Option<TimestampWithTimeZone>))> {
-    require_shared_memory();
+    shared_memory::require();
     let Some(header) = header() else {
         return TableIterator::new(Vec::new());
     };
@@ -550,7 +523,7 @@ fn stats_info() -> TableIterator<'static, (name!(evictions, i64), name!(stats_re
 /// superuser grants it to.
 #[pg_extern(volatile, parallel_restricted)]
 fn reset_trigger_stats(name: default!(Option<&str>, "NULL")) -> Option<TimestampWithTimeZone> {
-    require_shared_memory();
+    shared_memory::require();
     let header = header()?;
     // SAFETY: reads the clock and a backend-local variable.
     let (now, database) = unsafe { (pg_sys::GetCurrentTimestamp(), pg_sys::MyDatabaseId) };

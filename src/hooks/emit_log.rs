@@ -2,9 +2,10 @@
 //! logout triggers run PostgreSQL has freed the error that ended the session, and the SQLSTATE is
 //! what tells `pg_terminate_backend`, shutdown and the idle timeouts apart. It also rewords the
 //! cancellation of a login or logout trigger by its time limit, which is FATAL and cannot be
-//! caught where it is raised, and counts a trigger call that such a FATAL ends (`trigger_stats`).
+//! caught where it is raised, counts a trigger call that such a FATAL ends (`trigger_stats`), and records a FATAL that
+//! refuses a login (`refused_logins`).
 
-use crate::{session, time_limit, trigger_stats};
+use crate::{refused_logins, session, time_limit, trigger_stats};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::emit_log_hook_type = None;
@@ -25,6 +26,9 @@ unsafe extern "C-unwind" fn emit_log(error: *mut pg_sys::ErrorData) {
             session::note_fatal((*error).sqlerrcode);
             let timed_out = time_limit::reword(&mut *error);
             trigger_stats::fatal_during_call(&*error, timed_out);
+            if super::session::login_firing() {
+                refused_logins::record(&*error);
+            }
         }
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(error));

@@ -141,6 +141,11 @@ fn fire_login() {
     STATUS.set(Status::Fired);
 }
 
+/// Whether this backend's login triggers are firing now: a FATAL now refuses the connection.
+pub fn login_firing() -> bool {
+    STATUS.get() == Status::Firing
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn show_login_status() -> *const c_char {
     on_session_start();
