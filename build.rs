@@ -23,6 +23,7 @@ fn main() {
         .file("src/shim/dispatcher.c")
         .file("src/shim/client_options.c")
         .file("src/shim/session_state.c")
+        .file("src/shim/lockout.c")
         .include(include)
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-missing-field-initializers")

@@ -108,3 +108,8 @@ REVOKE ALL ON FUNCTION login_trigger.refused_logins(), login_trigger.reset_refus
 REVOKE ALL ON login_trigger.refused_logins FROM PUBLIC;
 GRANT SELECT ON login_trigger.refused_logins TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION login_trigger.refused_logins() TO pg_read_all_stats;
+
+-- Account lockout (with shared_preload_libraries): superusers only.
+CREATE VIEW login_trigger.locked_accounts AS SELECT * FROM login_trigger.locked_accounts();
+REVOKE ALL ON FUNCTION login_trigger.locked_accounts(), login_trigger.unlock_account(text, inet) FROM PUBLIC;
+REVOKE ALL ON login_trigger.locked_accounts FROM PUBLIC;

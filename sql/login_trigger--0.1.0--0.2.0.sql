@@ -1,6 +1,7 @@
 -- login_trigger 0.1.0 -> 0.2.0: per-trigger statistics (login_trigger.trigger_stats,
 -- login_trigger.stats_info, login_trigger.reset_trigger_stats) and refused logins
--- (login_trigger.refused_logins, login_trigger.reset_refused_logins). t/021_releases.pl checks that an
+-- (login_trigger.refused_logins, login_trigger.reset_refused_logins) and account lockout
+-- (login_trigger.locked_accounts, login_trigger.unlock_account). t/021_releases.pl checks that an
 -- updated 0.1.0 has exactly the objects and definitions of a fresh 0.2.0.
 \echo Use "ALTER EXTENSION login_trigger UPDATE TO '0.2.0'" to load this file. \quit
 
@@ -76,3 +77,24 @@ REVOKE ALL ON FUNCTION login_trigger.refused_logins(), login_trigger.reset_refus
 REVOKE ALL ON login_trigger.refused_logins FROM PUBLIC;
 GRANT SELECT ON login_trigger.refused_logins TO pg_read_all_stats;
 GRANT EXECUTE ON FUNCTION login_trigger.refused_logins() TO pg_read_all_stats;
+
+CREATE FUNCTION login_trigger.locked_accounts() RETURNS TABLE (
+	user_name text,
+	client_addr text,
+	failures bigint,
+	locked_at timestamp with time zone,
+	unlocks_at timestamp with time zone
+)
+STRICT VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'locked_accounts_wrapper';
+
+CREATE FUNCTION login_trigger.unlock_account(user_name text, client_addr inet DEFAULT NULL) RETURNS boolean
+VOLATILE PARALLEL RESTRICTED
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'unlock_account_wrapper';
+
+-- Account lockout (with shared_preload_libraries): superusers only.
+CREATE VIEW login_trigger.locked_accounts AS SELECT * FROM login_trigger.locked_accounts();
+REVOKE ALL ON FUNCTION login_trigger.locked_accounts(), login_trigger.unlock_account(text, inet) FROM PUBLIC;
+REVOKE ALL ON login_trigger.locked_accounts FROM PUBLIC;

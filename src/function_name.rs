@@ -37,20 +37,31 @@ pub fn qualified(function: pg_sys::Oid) -> Option<String> {
 pub fn split(name: &str) -> Option<(CString, CString)> {
     let name = name.trim();
     let name = name.strip_suffix("()").unwrap_or(name);
-    let raw = CString::new(name).ok()?;
+    let parts = identifiers(name, b'.')?;
+    let [schema, function]: [CString; 2] = parts.try_into().ok()?;
+    (!schema.is_empty() && !function.is_empty()).then_some((schema, function))
+}
+
+/// The identifiers of a `separator`-separated list, by PostgreSQL's own parser
+/// (`SplitIdentifierString`: unquoted names fold to lower case, double quotes keep them); `None`
+/// if the list is malformed. An empty text is an empty list.
+pub fn identifiers(text: &str, separator: u8) -> Option<Vec<CString>> {
+    let raw = CString::new(text).ok()?;
     // SAFETY: SplitIdentifierString parses a palloc'd copy in place (it never raises) and
-    // returns a list of pointers into that copy, which lives in the current memory context.
+    // returns a list of pointers into that copy, which lives in the current memory context; the
+    // names are copied out at once.
     unsafe {
         let copy = pg_sys::pstrdup(raw.as_ptr());
         let mut parts: *mut pg_sys::List = std::ptr::null_mut();
-        if !pg_sys::SplitIdentifierString(copy, b'.' as std::ffi::c_char, &mut parts) {
+        if !pg_sys::SplitIdentifierString(copy, separator as std::ffi::c_char, &mut parts) {
             return None;
         }
-        if parts.is_null() || (*parts).length != 2 {
-            return None;
-        }
-        let [schema, function] = [0, 1].map(|index| CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()));
-        (!schema.is_empty() && !function.is_empty()).then(|| (schema.to_owned(), function.to_owned()))
+        let length = if parts.is_null() { 0 } else { (*parts).length as usize };
+        Some(
+            (0..length)
+                .map(|index| CStr::from_ptr((*(*parts).elements.add(index)).ptr_value.cast()).to_owned())
+                .collect(),
+        )
     }
 }
 

@@ -42,6 +42,30 @@ static MAX_TRIGGER_STATS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 /// room. Read once, when the server starts.
 static MAX_REFUSED_LOGINS: GucSetting<i32> = GucSetting::<i32>::new(512);
 
+/// Account lockout (`lockout`): consecutive failed authentications after which a user is
+/// locked; 0 (the default) switches lockout off. Read by every authentication, so a reload
+/// applies it to the next connection; a postgresql.conf setting, since it governs who may
+/// connect at all.
+static LOCKOUT_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// What a lock applies to: the user everywhere, or the user from one client address, so that an
+/// attacker elsewhere cannot lock a user out everywhere.
+static LOCKOUT_SCOPE: GucSetting<LockoutScope> = GucSetting::<LockoutScope>::new(LockoutScope::User);
+
+/// How long a lock lasts before it lifts by itself (seconds); 0: until a superuser unlocks it.
+static LOCKOUT_DURATION: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// Roles never counted nor locked (service accounts whose lockout would be an outage).
+static LOCKOUT_EXEMPT_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, pgrx::PostgresGucEnum)]
+pub enum LockoutScope {
+    #[name = c"user"]
+    User,
+    #[name = c"user_address"]
+    UserAddress,
+}
+
 /// Debug builds only (see `fault`): the name of a point on the login path that panics, so the
 /// tests can prove that a bug of ours refuses the connection rather than letting it in.
 #[cfg(debug_assertions)]
@@ -123,6 +147,7 @@ pub fn init() {
             GucContext::Postmaster,
             GucFlags::default(),
         );
+        define_lockout_settings();
     }
     #[cfg(debug_assertions)]
     GucRegistry::define_string_guc(
@@ -137,6 +162,75 @@ pub fn init() {
     if crate::loading::loaded() == crate::loading::Loaded::SessionPreload {
         refuse_client_settings_of_non_superusers();
     }
+}
+
+fn define_lockout_settings() {
+    GucRegistry::define_int_guc(
+        c"login_trigger.lockout_threshold",
+        c"Consecutive failed authentications after which a user is locked (0: no lockout).",
+        c"A locked user is refused exactly as a wrong password is, until lockout_duration passes or \
+          login_trigger.unlock_account() is called. A success resets the count.",
+        &LOCKOUT_THRESHOLD,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"login_trigger.lockout_scope",
+        c"Whether a lock applies to the user (user) or to the user from one client address (user_address).",
+        c"With user_address, failures are counted and locks applied per user name and client address.",
+        &LOCKOUT_SCOPE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"login_trigger.lockout_duration",
+        c"How long a lock lasts before it lifts by itself (0: until unlocked by hand).",
+        c"",
+        &LOCKOUT_DURATION,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    // SAFETY: the check hook is a pg_guard'ed extern "C-unwind" fn of the signature PostgreSQL
+    // calls string check hooks with.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"login_trigger.lockout_exempt_roles",
+            c"Comma-separated role names that are never locked.",
+            c"A superuser connecting over a Unix-domain socket is never locked either.",
+            &LOCKOUT_EXEMPT_ROLES,
+            GucContext::Sighup,
+            GucFlags::from_bits_retain(pgrx::pg_sys::GUC_LIST_INPUT as i32),
+            Some(check_role_list),
+            None,
+            None,
+        );
+    }
+}
+
+/// Refuses a malformed role list at SET or reload (the previous value stays), as PostgreSQL's own
+/// list settings do.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_role_list(
+    value: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pgrx::pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: PostgreSQL passes the proposed value, NULL or NUL-terminated.
+    let text = unsafe { crate::context::cstr(*value) }.unwrap_or_default();
+    if crate::function_name::identifiers(&text, b',').is_some() {
+        return true;
+    }
+    // SAFETY: GUC_check_errdetail's variable takes a palloc'd message; the code is PostgreSQL's
+    // own for a bad value.
+    unsafe {
+        pgrx::pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE as i32);
+        pgrx::pg_sys::GUC_check_errdetail_string = pgrx::pg_sys::pstrdup(c"List syntax is invalid.".as_ptr());
+    }
+    false
 }
 
 unsafe extern "C-unwind" {
@@ -166,6 +260,23 @@ pub fn max_trigger_stats() -> i32 {
 /// How many refused logins the shared ring keeps.
 pub fn max_refused_logins() -> i32 {
     MAX_REFUSED_LOGINS.get()
+}
+
+pub fn lockout_threshold() -> i32 {
+    LOCKOUT_THRESHOLD.get()
+}
+
+pub fn lockout_scope() -> LockoutScope {
+    LOCKOUT_SCOPE.get()
+}
+
+/// In seconds; zero: until unlocked by hand.
+pub fn lockout_duration_s() -> i32 {
+    LOCKOUT_DURATION.get()
+}
+
+pub fn lockout_exempt_roles() -> Option<String> {
+    LOCKOUT_EXEMPT_ROLES.get().map(|roles| roles.to_string_lossy().into_owned())
 }
 
 /// The login timeout in milliseconds; zero for none.

@@ -18,6 +18,7 @@ mod function_name;
 mod gucs;
 mod hooks;
 mod loading;
+mod lockout;
 mod pg_ext;
 mod port;
 mod refused_logins;

@@ -72,3 +72,108 @@ pub fn locked<R>(lock: *mut pg_sys::LWLock, mode: pg_sys::LWLockMode::Type, work
     unsafe { pg_sys::LWLockRelease(lock) };
     result
 }
+
+/// A file in the data directory in which the postmaster keeps a shared structure across a clean
+/// restart: written when it exits after a clean shutdown, read back (and removed, so that a later
+/// crash does not bring back older figures) when it creates shared memory again. Its format: a
+/// magic number naming the structure and its layout version, the sizes of the header and of a
+/// record, the record count, the header, the records — all of this build's plain-data layout.
+pub struct SavedFile {
+    pub path: &'static CStr,
+    pub temporary: &'static CStr,
+    pub magic: u32,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct FilePrefix {
+    magic: u32,
+    header_size: u32,
+    record_size: u32,
+    padding: u32,
+    records: u64,
+}
+
+fn as_bytes<T: Copy>(value: &T) -> &[u8] {
+    // SAFETY: `T` is a plain-data struct of this crate (integers, byte arrays, explicit padding),
+    // every byte of which is initialised.
+    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
+}
+
+/// Reads a `T` at `offset` of `bytes`, which holds at least that many bytes.
+fn read_at<T: Copy>(bytes: &[u8], offset: usize) -> T {
+    assert!(offset + std::mem::size_of::<T>() <= bytes.len());
+    // SAFETY: in bounds (checked); `T` is plain data for which the saved bytes are a valid value
+    // (written by `save` from a `T` of the same layout, which the prefix's sizes and magic check).
+    unsafe { bytes.as_ptr().add(offset).cast::<T>().read_unaligned() }
+}
+
+/// Whether the cluster has just shut down cleanly: its control file says so once the shutdown
+/// checkpoint is written (not after an immediate shutdown, whose exit code is 0 too, and whose
+/// backends were killed wherever they were — possibly inside a shared structure).
+fn shut_down_cleanly() -> bool {
+    let mut crc_ok = false;
+    // SAFETY: DataDir is the postmaster's data directory; get_controlfile pallocs a copy of
+    // pg_control (the postmaster is exiting; nothing to free).
+    let state = unsafe { (*pg_sys::get_controlfile(pg_sys::DataDir, &mut crc_ok)).state };
+    crc_ok && (state == pg_sys::DBState::DB_SHUTDOWNED || state == pg_sys::DBState::DB_SHUTDOWNED_IN_RECOVERY)
+}
+
+impl SavedFile {
+    /// Called from the postmaster's exit callback with its exit code: writes `header` and
+    /// `records` if the cluster shut down cleanly. No lock is taken: no other process is left,
+    /// and the postmaster has no PGPROC to wait with.
+    pub fn save<H: Copy, T: Copy>(&self, code: i32, header: &H, records: &[T]) {
+        if code != 0 || !shut_down_cleanly() {
+            return;
+        }
+        let prefix = FilePrefix {
+            magic: self.magic,
+            header_size: std::mem::size_of::<H>() as u32,
+            record_size: std::mem::size_of::<T>() as u32,
+            padding: 0,
+            records: records.len() as u64,
+        };
+        let mut bytes = as_bytes(&prefix).to_vec();
+        bytes.extend_from_slice(as_bytes(header));
+        for record in records {
+            bytes.extend_from_slice(as_bytes(record));
+        }
+        let temporary = self.temporary.to_str().unwrap_or_default();
+        let written = std::fs::File::create(temporary)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes).and_then(|()| file.sync_all()));
+        if let Err(error) = written {
+            crate::error::log_line(format!("login_trigger: could not write \"{temporary}\": {error}"));
+            let _ = std::fs::remove_file(temporary);
+            return;
+        }
+        // SAFETY: both names are NUL-terminated paths; durable_rename reports a failure at LOG.
+        unsafe { pg_sys::durable_rename(self.temporary.as_ptr(), self.path.as_ptr(), pg_sys::LOG as i32) };
+    }
+
+    /// Called by the postmaster while it creates shared memory: what the last clean shutdown
+    /// saved, if anything (a file of another layout is ignored, with a LOG line); the file is
+    /// removed.
+    pub fn take<H: Copy, T: Copy>(&self) -> Option<(H, Vec<T>)> {
+        let path = self.path.to_str().unwrap_or_default();
+        let bytes = std::fs::read(path).ok()?;
+        let _ = std::fs::remove_file(path);
+        let prefix_size = std::mem::size_of::<FilePrefix>();
+        let (header_size, record_size) = (std::mem::size_of::<H>(), std::mem::size_of::<T>());
+        let consistent = bytes.len() >= prefix_size + header_size && {
+            let prefix: FilePrefix = read_at(&bytes, 0);
+            prefix.magic == self.magic
+                && prefix.header_size as usize == header_size
+                && prefix.record_size as usize == record_size
+                && (bytes.len() - prefix_size - header_size) as u64 == prefix.records * record_size as u64
+        };
+        if !consistent {
+            crate::error::log_line(format!("login_trigger: ignoring \"{path}\": not written by this version"));
+            return None;
+        }
+        let header = read_at(&bytes, prefix_size);
+        let records =
+            bytes[prefix_size + header_size..].chunks_exact(record_size).map(|chunk| read_at(chunk, 0)).collect();
+        Some((header, records))
+    }
+}

@@ -19,7 +19,7 @@
 
 use crate::event::Event;
 use crate::fixed_text::FixedText;
-use crate::shared_memory;
+use crate::shared_memory::{self, SavedFile};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -34,11 +34,13 @@ const MESSAGE_BYTES: usize = 256;
 const TRANCHE: &CStr = c"login_trigger_stats";
 const HEADER_NAME: &CStr = c"login_trigger trigger statistics";
 const TABLE_NAME: &CStr = c"login_trigger trigger statistics table";
-/// Relative to the data directory, the postmaster's working directory.
-const FILE: &CStr = c"pg_stat/login_trigger_stats.stat";
-const TEMPORARY_FILE: &CStr = c"pg_stat/login_trigger_stats.stat.tmp";
-/// The file's first bytes: "LTS" and the layout version, which changes with `Entry`'s layout.
-const FILE_MAGIC: u32 = 0x4c54_5301;
+/// Relative to the data directory, the postmaster's working directory. The magic is "LTS" and the
+/// layout version, which changes with `Entry`'s layout.
+const FILE: SavedFile = SavedFile {
+    path: c"pg_stat/login_trigger_stats.stat",
+    temporary: c"pg_stat/login_trigger_stats.stat.tmp",
+    magic: 0x4c54_5301,
+};
 
 /// What an entry counts: one trigger of one event in one database. Hashed as bytes, so it has no
 /// implicit padding and its unused bytes are zero.
@@ -51,6 +53,7 @@ struct Key {
     name: FixedText<NAME_BYTES>,
 }
 
+/// An entry of the table: plain data without implicit padding.
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
@@ -64,6 +67,8 @@ struct Entry {
     max_ms: f64,
     last_error_at: pg_sys::TimestampTz,
     last_sqlstate: i32,
+    /// Explicit, so that the entry has no uninitialised bytes (the file writes them all).
+    padding: u32,
     last_message: FixedText<MESSAGE_BYTES>,
     stats_since: pg_sys::TimestampTz,
     /// The table's clock when the entry was last used: the smallest is evicted first.
@@ -195,6 +200,7 @@ fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option
                 max_ms: 0.0,
                 last_error_at: 0,
                 last_sqlstate: 0,
+                padding: 0,
                 last_message: FixedText::new(""),
                 stats_since: now,
                 last_used: 0,
@@ -345,107 +351,39 @@ pub fn fatal_during_call(error: &pg_sys::ErrorData, timed_out: bool) {
     );
 }
 
-/// What the postmaster writes at a clean shutdown: the header's figures, then the entries.
+/// What the file of a clean shutdown keeps beside the entries.
+#[derive(Clone, Copy)]
 #[repr(C)]
-struct FileHeader {
-    magic: u32,
-    entry_size: u32,
-    entries: i64,
+struct SavedTotals {
     evictions: i64,
     stats_reset: pg_sys::TimestampTz,
 }
 
-fn as_bytes<T>(value: &T) -> &[u8] {
-    // SAFETY: `T` is one of the plain-data structs above; its bytes are initialised (all padding
-    // is explicit or absent).
-    unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), std::mem::size_of::<T>()) }
-}
-
-/// Whether the cluster has just shut down cleanly: its control file says so once the shutdown
-/// checkpoint is written (not after an immediate shutdown, whose exit code is 0 too, and whose
-/// backends were killed wherever they were — possibly inside the table).
-fn shut_down_cleanly() -> bool {
-    let mut crc_ok = false;
-    // SAFETY: DataDir is the postmaster's data directory; get_controlfile pallocs a copy of
-    // pg_control (the postmaster is exiting; nothing to free).
-    let state = unsafe { (*pg_sys::get_controlfile(pg_sys::DataDir, &mut crc_ok)).state };
-    crc_ok && (state == pg_sys::DBState::DB_SHUTDOWNED || state == pg_sys::DBState::DB_SHUTDOWNED_IN_RECOVERY)
-}
-
 #[pg_guard]
 unsafe extern "C-unwind" fn write_file_at_shutdown(code: i32, _arg: pg_sys::Datum) {
-    // After a crash or an immediate shutdown nothing is kept: the table may be torn.
-    if code != 0 || !shut_down_cleanly() {
-        return;
-    }
     let Some(header) = header() else {
         return;
     };
-    // No lock: every other process of the cluster has exited after a clean shutdown, and the
-    // postmaster has no PGPROC to wait with.
-    // SAFETY: reads the entry count of the table.
-    let entries = unsafe { pg_sys::hash_get_num_entries(header.table) } as i64;
-    let file_header = FileHeader {
-        magic: FILE_MAGIC,
-        entry_size: std::mem::size_of::<Entry>() as u32,
-        entries,
-        evictions: header.evictions,
-        stats_reset: header.stats_reset,
-    };
-    let mut bytes = as_bytes(&file_header).to_vec();
-    for_each_entry(header, |entry| bytes.extend_from_slice(as_bytes(entry)));
-    let temporary = TEMPORARY_FILE.to_str().unwrap_or_default();
-    let written = std::fs::File::create(temporary)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, &bytes).and_then(|()| file.sync_all()));
-    if let Err(error) = written {
-        crate::error::log_line(format!(
-            "login_trigger: could not write trigger statistics to \"{temporary}\": {error}"
-        ));
-        let _ = std::fs::remove_file(temporary);
-        return;
-    }
-    // SAFETY: both names are NUL-terminated paths; durable_rename reports a failure at LOG.
-    unsafe { pg_sys::durable_rename(TEMPORARY_FILE.as_ptr(), FILE.as_ptr(), pg_sys::LOG as i32) };
+    let mut entries = Vec::new();
+    for_each_entry(header, |entry| entries.push(*entry));
+    let totals = SavedTotals { evictions: header.evictions, stats_reset: header.stats_reset };
+    FILE.save(code, &totals, &entries);
 }
 
-/// Reads the file the last clean shutdown wrote into the (new, empty) table, then removes it, so
-/// that a crash later does not bring back figures older than the crash.
+/// Reads the entries the last clean shutdown saved into the (new, empty) table.
 fn load_file() {
-    let path = FILE.to_str().unwrap_or_default();
-    let Ok(bytes) = std::fs::read(path) else {
+    let Some((totals, entries)) = FILE.take::<SavedTotals, Entry>() else {
         return;
     };
-    let _ = std::fs::remove_file(path);
     let Some(header) = header() else {
         return;
     };
-    let file_header_size = std::mem::size_of::<FileHeader>();
-    let entry_size = std::mem::size_of::<Entry>();
-    let valid = bytes.len() >= file_header_size && {
-        // SAFETY: at least a FileHeader's bytes, read unaligned.
-        let file_header = unsafe { bytes.as_ptr().cast::<FileHeader>().read_unaligned() };
-        let consistent = file_header.magic == FILE_MAGIC
-            && file_header.entry_size as usize == entry_size
-            && file_header.entries >= 0
-            && bytes.len() == file_header_size + file_header.entries as usize * entry_size;
-        if consistent {
-            header.evictions = file_header.evictions;
-            header.stats_reset = file_header.stats_reset;
-        }
-        consistent
-    };
-    if !valid {
-        crate::error::log_line(format!(
-            "login_trigger: ignoring trigger statistics file \"{path}\": not written by this version"
-        ));
-        return;
-    }
+    header.evictions = totals.evictions;
+    header.stats_reset = totals.stats_reset;
     // No lock: the postmaster runs alone while it creates shared memory.
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    for chunk in bytes[file_header_size..].chunks_exact(entry_size) {
-        // SAFETY: one Entry's bytes as written by write_file_at_shutdown, read unaligned.
-        let saved = unsafe { chunk.as_ptr().cast::<Entry>().read_unaligned() };
+    for saved in entries {
         if let Some(entry) = entry_for(header, &saved.key, now) {
             *entry = Entry { last_used: entry.last_used, ..saved };
         }
@@ -554,3 +492,7 @@ fn reset_trigger_stats(name: default!(Option<&str>, "NULL")) -> Option<Timestamp
     });
     timestamp(now)
 }
+
+// The entry's fields add up to its size: no implicit padding.
+const _: () =
+    assert!(std::mem::size_of::<Entry>() == std::mem::size_of::<Key>() + 8 * 8 + 4 + 4 + MESSAGE_BYTES + 8 + 8);

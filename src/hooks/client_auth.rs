@@ -1,9 +1,10 @@
-//! `ClientAuthentication_hook`: reports the outcome of every authentication to `auth`. Effective
+//! `ClientAuthentication_hook`: reports the outcome of every authentication to `auth`, then lets
+//! `lockout` count it and refuse a locked account. Effective
 //! only with `shared_preload_libraries` (it must be installed before the backend authenticates).
 //! The previous hook runs first, as contrib's auth_delay does, so that a hook which delays
 //! failures still does so.
 
-use crate::auth;
+use crate::{auth, lockout};
 use pgrx::pg_sys::libpq::{ClientAuthentication_hook, ClientAuthentication_hook_type, be::Port};
 use pgrx::prelude::*;
 
@@ -26,4 +27,5 @@ unsafe extern "C-unwind" fn client_authentication(port: *mut Port, status: i32) 
         }
     }
     auth::on_authentication(port, status);
+    lockout::on_authentication(port, status);
 }

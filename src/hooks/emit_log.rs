@@ -5,7 +5,7 @@
 //! caught where it is raised, counts a trigger call that such a FATAL ends (`trigger_stats`), and records a FATAL that
 //! refuses a login (`refused_logins`).
 
-use crate::{refused_logins, session, time_limit, trigger_stats};
+use crate::{lockout, refused_logins, session, time_limit, trigger_stats};
 use pgrx::prelude::*;
 
 static mut PREVIOUS: pg_sys::emit_log_hook_type = None;
@@ -26,6 +26,7 @@ unsafe extern "C-unwind" fn emit_log(error: *mut pg_sys::ErrorData) {
             session::note_fatal((*error).sqlerrcode);
             let timed_out = time_limit::reword(&mut *error);
             trigger_stats::fatal_during_call(&*error, timed_out);
+            lockout::note_reporting_location(&*error);
             if super::session::login_firing() {
                 refused_logins::record(&*error);
             }

@@ -1,9 +1,9 @@
 //! `shmem_request_hook` (PostgreSQL 15+) and `shmem_startup_hook`, for the shared structures whose
-//! size comes from a setting (`trigger_stats`, `refused_logins`); the fixed-size ones are pgrx's `pg_shmem_init!`.
+//! size comes from a setting (`trigger_stats`, `refused_logins`, `lockout`); the fixed-size ones are pgrx's `pg_shmem_init!`.
 //! On 13 and 14 the request is made from `_PG_init`, as PostgreSQL required then. The previous
 //! hook runs first.
 
-use crate::{refused_logins, trigger_stats};
+use crate::{lockout, refused_logins, trigger_stats};
 use pgrx::prelude::*;
 
 #[cfg(not(any(feature = "pg13", feature = "pg14")))]
@@ -22,6 +22,7 @@ pub fn init() {
         {
             trigger_stats::request_shared_memory();
             refused_logins::request_shared_memory();
+            lockout::request_shared_memory();
         }
         PREVIOUS_STARTUP = pg_sys::shmem_startup_hook;
         pg_sys::shmem_startup_hook = Some(shmem_startup);
@@ -39,6 +40,7 @@ unsafe extern "C-unwind" fn shmem_request() {
     }
     trigger_stats::request_shared_memory();
     refused_logins::request_shared_memory();
+    lockout::request_shared_memory();
 }
 
 #[pg_guard]
@@ -51,4 +53,5 @@ unsafe extern "C-unwind" fn shmem_startup() {
     }
     trigger_stats::attach_shared_memory();
     refused_logins::attach_shared_memory();
+    lockout::attach_shared_memory();
 }

@@ -18,6 +18,10 @@ extern const char *login_trigger_port_remote_port(const Port *port);
 extern const char *login_trigger_port_remote_hostname(const Port *port);
 extern bool login_trigger_port_sets_parameter(const Port *port, const char *prefix);
 
+/* lockout.c */
+extern void login_trigger_refuse_as_failed_authentication(const Port *port, const char *filename, int lineno,
+														  const char *funcname, const char *log_detail);
+
 /* client_options.c */
 extern void login_trigger_refuse_client_settings(void);
 
