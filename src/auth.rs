@@ -12,7 +12,7 @@
 
 use crate::error::Refusal;
 use crate::fixed_text::FixedText as Text;
-use crate::port::Connection;
+use crate::port::{Connection, STATUS_ERROR, STATUS_OK};
 use pgrx::PgSqlErrorCode;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::lwlock::PgLwLock;
@@ -88,9 +88,6 @@ struct SessionAuth {
 thread_local! {
     static SESSION: RefCell<SessionAuth> = RefCell::new(SessionAuth::default());
 }
-
-const STATUS_OK: i32 = 0;
-const STATUS_ERROR: i32 = -1;
 
 /// Called by the ClientAuthentication hook with the outcome of one authentication.
 pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {

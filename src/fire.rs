@@ -121,7 +121,7 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
     }
     let as_event_trigger = proc.prorettype() == crate::pg_ext::EVENT_TRIGGER_TYPE;
     drop(proc);
-    let call = trigger_stats::Call::start(occasion.event, name);
+    let call = trigger_stats::Call::start(occasion.event, name, from_setting);
     let outcome = context::with_trigger(name, || {
         let _context_line = ErrorContextLine::push(name, occasion.event);
         invoke(function, occasion, as_event_trigger)

@@ -12,11 +12,13 @@
 //! 4. A lock older than `lockout_duration` (when it is not 0) is lifted first, with a LOG line.
 //! 5. Success: a locked account is refused exactly as a wrong password is (`auth_failed`'s
 //!    severity, SQLSTATE, message and source location; `src/shim/lockout.c`), the server log's
-//!    DETAIL saying it is locked. Otherwise the count starts again from zero.
+//!    DETAIL saying it is locked; the hooks installed before ours (auth_delay) see it as a
+//!    failure. Otherwise the count starts again from zero.
 //! 6. Failure, for a role that exists (a name that is not a role is never counted: locking it
 //!    would guard nothing and fill the table): one more failure, unless it is the client's
-//!    automatic retry of the same attempt over the other transport (libpq's `sslmode=prefer`
-//!    retries without TLS, `allow` with it) within a second of a failure over the first. At the
+//!    automatic retry of the same attempt: from the same address, over the other transport
+//!    (libpq's `sslmode=prefer` retries without TLS, `allow` with it), within a second of a
+//!    failure over the first. At the
 //!    threshold the account is locked, with a LOG line. PostgreSQL refuses the failure itself.
 //! 7. The table holds 1,024 accounts; a new one takes a free slot or the unlocked one whose last
 //!    failure is oldest; when every slot is locked, the failure is not counted (LOG line).
@@ -29,7 +31,7 @@
 
 use crate::fixed_text::FixedText;
 use crate::gucs::{self, LockoutScope};
-use crate::port::Connection;
+use crate::port::{Connection, STATUS_ERROR, STATUS_OK};
 use crate::shared_memory::{self, SavedFile};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -59,9 +61,10 @@ struct Account {
     last_failure_at: pg_sys::TimestampTz,
     /// 0: not locked.
     locked_at: pg_sys::TimestampTz,
+    /// The address of the last counted failure, its transport (1: TLS), and whether a failure
+    /// from the same address over the other transport may still be its retry.
+    last_failure_client: FixedText<64>,
     in_use: u8,
-    /// The transport of the last counted failure (1: TLS), and whether a failure over the other
-    /// one may still be its retry.
     last_failure_tls: u8,
     retry_pending: u8,
     padding: [u8; 5],
@@ -137,9 +140,13 @@ unsafe extern "C-unwind" fn save_at_shutdown(code: i32, _arg: pg_sys::Datum) {
     let Some(table) = table() else {
         return;
     };
-    let accounts: Vec<Account> = table.accounts.iter().filter(|account| account.in_use != 0).copied().collect();
-    let saved = SavedLocation { server_version: pg_sys::PG_VERSION_NUM as i32, padding: 0, location: table.location };
-    FILE.save(code, &saved, &accounts);
+    FILE.save(code, || {
+        let accounts = table.accounts.iter().filter(|account| account.in_use != 0).copied().collect();
+        (
+            SavedLocation { server_version: pg_sys::PG_VERSION_NUM as i32, padding: 0, location: table.location },
+            accounts,
+        )
+    });
 }
 
 /// Loads the accounts the last clean shutdown saved (the postmaster alone runs: no lock).
@@ -165,7 +172,8 @@ pub fn note_reporting_location(error: &pg_sys::ErrorData) {
         return;
     };
     let funcname = crate::context::cstr(error.funcname).unwrap_or_default();
-    if funcname != "auth_failed" {
+    // Line 0 is our own refusal before PostgreSQL's location was known.
+    if funcname != "auth_failed" || error.lineno == 0 {
         return;
     }
     let filename = crate::context::cstr(error.filename).unwrap_or_default();
@@ -179,16 +187,49 @@ pub fn note_reporting_location(error: &pg_sys::ErrorData) {
     shared_memory::locked(lock, pg_sys::LWLockMode::LW_EXCLUSIVE, || table.location = location);
 }
 
-const STATUS_OK: i32 = 0;
-const STATUS_ERROR: i32 = -1;
-
-/// What the hook is to do once the table's lock is released.
-enum Decision {
+/// What the ClientAuthentication hook is to do with a connection, decided before the hooks
+/// installed before ours run, so that they see a locked account's authentication as the failure
+/// it is reported as (auth_delay delays it like any wrong password).
+pub enum Verdict {
     Accept,
-    RefuseLocked { failures: i64, locked_at: pg_sys::TimestampTz, location: Location },
+    Refuse(Box<Refusal>),
 }
 
-/// Rules 3: whether this connection's user is never counted nor locked.
+pub struct Refusal {
+    user: String,
+    client: String,
+    failures: i64,
+    locked_at: pg_sys::TimestampTz,
+    location: Location,
+}
+
+impl Verdict {
+    /// The status the other hooks are to see.
+    pub fn status(&self, status: i32) -> i32 {
+        match self {
+            Verdict::Accept => status,
+            Verdict::Refuse(_) => STATUS_ERROR,
+        }
+    }
+
+    /// Refuses a locked account (raises FATAL); does nothing otherwise.
+    pub fn enforce(self, port: *mut pg_sys::libpq::be::Port) {
+        if let Verdict::Refuse(refusal) = self {
+            refuse(port, &refusal);
+        }
+    }
+}
+
+/// What happened to an account under the lock, logged once it is released (nothing allocates
+/// while the lock is held).
+#[derive(Clone, Copy)]
+enum Change {
+    Unlocked,
+    Locked(i64),
+    TableFull,
+}
+
+/// Rule 3: whether this connection's user is never counted nor locked.
 fn exempt(user: &str, role: pg_sys::Oid, over_socket: bool) -> bool {
     let listed = gucs::lockout_exempt_roles()
         .and_then(|list| crate::function_name::identifiers(&list, b','))
@@ -198,17 +239,26 @@ fn exempt(user: &str, role: pg_sys::Oid, over_socket: bool) -> bool {
     listed || (over_socket && role != pg_sys::Oid::INVALID && unsafe { pg_sys::superuser_arg(role) })
 }
 
-/// Called by the ClientAuthentication hook with every outcome; see the module header.
-pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
+fn duration_us() -> i64 {
+    i64::from(gucs::lockout_duration_s()) * 1_000_000
+}
+
+fn who(user: &str, client: &str) -> String {
+    if client.is_empty() { format!("user \"{user}\"") } else { format!("user \"{user}\" from {client}") }
+}
+
+/// Called by the ClientAuthentication hook with every outcome, before the earlier hooks; see the
+/// module header.
+pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) -> Verdict {
     let threshold = i64::from(gucs::lockout_threshold());
     if threshold == 0 || (status != STATUS_OK && status != STATUS_ERROR) {
-        return;
+        return Verdict::Accept;
     }
     let (Some(table), Some(connection)) = (table(), Connection::from_port(port)) else {
-        return;
+        return Verdict::Accept;
     };
     let Some(user) = connection.user_name() else {
-        return;
+        return Verdict::Accept;
     };
     let host = connection.remote_host().unwrap_or_default();
     let over_socket = host == "[local]";
@@ -216,56 +266,47 @@ pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
     // SAFETY: a syscache lookup by name, as authentication itself makes; missing_ok.
     let role = unsafe { pg_sys::get_role_oid(user_c.as_ptr(), true) };
     if exempt(&user, role, over_socket) {
-        return;
+        return Verdict::Accept;
     }
-    let client = if gucs::lockout_scope() == LockoutScope::UserAddress && !over_socket { host.as_str() } else { "" };
+    let address = if over_socket { "" } else { host.as_str() };
+    let client = if gucs::lockout_scope() == LockoutScope::UserAddress { address } else { "" };
     let key = (FixedText::<64>::new(&user), FixedText::<64>::new(client));
+    let from = FixedText::<64>::new(address);
     let tls = u8::from(connection.ssl());
-    let duration_us = i64::from(gucs::lockout_duration_s()) * 1_000_000;
+    let duration_us = duration_us();
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    let mut logs = Vec::new();
+    let mut changes: [Option<Change>; 2] = [None, None];
     let lock = table.lock;
-    let decision = shared_memory::locked(lock, pg_sys::LWLockMode::LW_EXCLUSIVE, || {
+    let locked_account = shared_memory::locked(lock, pg_sys::LWLockMode::LW_EXCLUSIVE, || {
         let mut index =
             table.accounts.iter().position(|account| account.in_use != 0 && (account.user, account.client) == key);
         // Rule 4.
         if let Some(i) = index {
             let account = &mut table.accounts[i];
             if account.locked_at != 0 && duration_us > 0 && now >= account.locked_at + duration_us {
-                logs.push(format!(
-                    "login_trigger: {} unlocked: login_trigger.lockout_duration has passed",
-                    who(account)
-                ));
+                changes[0] = Some(Change::Unlocked);
                 account.in_use = 0;
                 index = None;
             }
         }
         if status == STATUS_OK {
             // Rule 5.
-            let Some(i) = index else {
-                return Decision::Accept;
-            };
+            let i = index?;
             let account = table.accounts[i];
             if account.locked_at != 0 {
-                return Decision::RefuseLocked {
-                    failures: account.failures,
-                    locked_at: account.locked_at,
-                    location: table.location,
-                };
+                return Some((account, table.location));
             }
             table.accounts[i].in_use = 0;
-            return Decision::Accept;
+            return None;
         }
         // Rule 6.
         if role == pg_sys::Oid::INVALID {
-            return Decision::Accept;
+            return None;
         }
         let Some(i) = index.or_else(|| take_slot(&mut table.accounts)) else {
-            logs.push(format!(
-                "login_trigger: failed authentication of user \"{user}\" not counted: all {ACCOUNTS} lockout slots hold locked accounts"
-            ));
-            return Decision::Accept;
+            changes[1] = Some(Change::TableFull);
+            return None;
         };
         let account = &mut table.accounts[i];
         if account.in_use == 0 {
@@ -275,6 +316,7 @@ pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
                 failures: 0,
                 last_failure_at: 0,
                 locked_at: 0,
+                last_failure_client: from,
                 in_use: 1,
                 last_failure_tls: tls,
                 retry_pending: 0,
@@ -282,6 +324,7 @@ pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
             };
         }
         let retry = account.retry_pending != 0
+            && account.last_failure_client == from
             && account.last_failure_tls != tls
             && now - account.last_failure_at < RETRY_WINDOW_US;
         if retry {
@@ -290,30 +333,36 @@ pub fn on_authentication(port: *mut pg_sys::libpq::be::Port, status: i32) {
             account.failures += 1;
             account.retry_pending = 1;
             account.last_failure_tls = tls;
+            account.last_failure_client = from;
         }
         account.last_failure_at = now;
         if account.locked_at == 0 && account.failures >= threshold {
             account.locked_at = now;
-            logs.push(format!(
-                "login_trigger: {} locked after {} consecutive failed authentications",
-                who(account),
-                account.failures
-            ));
+            changes[1] = Some(Change::Locked(account.failures));
         }
-        Decision::Accept
+        None
     });
-    for line in logs {
-        crate::error::log_line(line);
+    let whom = who(&user, client);
+    for change in changes.into_iter().flatten() {
+        crate::error::log_line(match change {
+            Change::Unlocked => format!("login_trigger: {whom} unlocked: login_trigger.lockout_duration has passed"),
+            Change::Locked(failures) => {
+                format!("login_trigger: {whom} locked after {failures} consecutive failed authentications")
+            }
+            Change::TableFull => format!(
+                "login_trigger: failed authentication of {whom} not counted: all {ACCOUNTS} lockout slots hold locked accounts"
+            ),
+        });
     }
-    if let Decision::RefuseLocked { failures, locked_at, location } = decision {
-        refuse(port, &user, client, failures, locked_at, &location);
-    }
-}
-
-fn who(account: &Account) -> String {
-    match account.client.as_str() {
-        "" => format!("user \"{}\"", account.user.as_str()),
-        client => format!("user \"{}\" from {client}", account.user.as_str()),
+    match locked_account {
+        Some((account, location)) => Verdict::Refuse(Box::new(Refusal {
+            user,
+            client: client.to_owned(),
+            failures: account.failures,
+            locked_at: account.locked_at,
+            location,
+        })),
+        None => Verdict::Accept,
     }
 }
 
@@ -343,26 +392,21 @@ unsafe extern "C-unwind" {
     );
 }
 
-fn refuse(
-    port: *mut pg_sys::libpq::be::Port,
-    user: &str,
-    client: &str,
-    failures: i64,
-    locked_at: pg_sys::TimestampTz,
-    location: &Location,
-) -> ! {
-    let whom = if client.is_empty() { format!("user \"{user}\"") } else { format!("user \"{user}\" from {client}") };
+fn refuse(port: *mut pg_sys::libpq::be::Port, refusal: &Refusal) -> ! {
     let since = crate::context::cstr(
         // SAFETY: timestamptz_to_str formats into a static buffer, copied at once.
-        unsafe { pg_sys::timestamptz_to_str(locked_at) },
+        unsafe { pg_sys::timestamptz_to_str(refusal.locked_at) },
     )
     .unwrap_or_default();
     let detail = format!(
-        "login_trigger: {whom} is locked since {since} after {failures} failed authentications; the password was \
-         not checked against the lock. Unlock with login_trigger.unlock_account()."
+        "The account of {} is locked by login_trigger since {since}, after {} failed authentications; \
+         the password was not the reason. Unlock it with login_trigger.unlock_account().",
+        who(&refusal.user, &refusal.client),
+        refusal.failures
     );
     // Until PostgreSQL has reported a failed authentication itself, its location is the one
     // auth.c has in every supported version's function name, without a line.
+    let location = &refusal.location;
     let (filename, lineno, funcname) = if location.known != 0 {
         (location.filename.as_str().to_owned(), location.lineno, location.funcname.as_str().to_owned())
     } else {
@@ -402,12 +446,14 @@ fn locked_accounts() -> TableIterator<
     let Some(table) = table() else {
         return TableIterator::new(Vec::new());
     };
-    let duration_us = i64::from(gucs::lockout_duration_s()) * 1_000_000;
+    let duration_us = duration_us();
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     let lock = table.lock;
-    let locked: Vec<Account> = shared_memory::locked(lock, pg_sys::LWLockMode::LW_SHARED, || {
-        table.accounts.iter().filter(|account| account.in_use != 0 && account.locked_at != 0).copied().collect()
+    // Allocated before the lock is taken: nothing allocates while it is held.
+    let mut locked = Vec::with_capacity(ACCOUNTS);
+    shared_memory::locked(lock, pg_sys::LWLockMode::LW_SHARED, || {
+        locked.extend(table.accounts.iter().filter(|account| account.in_use != 0 && account.locked_at != 0).copied())
     });
     let rows =
         locked.into_iter().filter(|account| duration_us == 0 || now < account.locked_at + duration_us).map(|account| {
@@ -455,5 +501,5 @@ fn unlock_account(user_name: &str, client_addr: default!(Option<pgrx::Inet>, "NU
 }
 
 // The account's fields add up to its size: no implicit padding (the file writes every byte).
-const _: () = assert!(std::mem::size_of::<Account>() == 64 + 64 + 3 * 8 + 3 + 5);
+const _: () = assert!(std::mem::size_of::<Account>() == 64 + 64 + 3 * 8 + 64 + 3 + 5);
 const _: () = assert!(std::mem::size_of::<Location>() == 4 + 4 + 64 + 64);

@@ -16,6 +16,11 @@ unsafe extern "C" {
     fn login_trigger_port_remote_hostname(port: *const Port) -> *const c_char;
 }
 
+/// The outcomes of an authentication PostgreSQL passes to the ClientAuthentication hook
+/// (`STATUS_EOF`, the client hanging up mid-handshake, is any other value).
+pub const STATUS_OK: i32 = 0;
+pub const STATUS_ERROR: i32 = -1;
+
 /// A client connection: the live `Port` PostgreSQL passed to a hook, or this backend's own.
 #[derive(Clone, Copy)]
 pub struct Connection(*const Port);

@@ -6,7 +6,8 @@
 //! A login is refused by any FATAL while its login triggers fire (`hooks::session` knows when):
 //! a trigger's or `login_function`'s error, the login time limit, an error at commit, a bug of
 //! ours. The emit_log hook reports it here with the error being raised; which function refused
-//! comes from `fire`, which notes it when a login function's error propagates. Everything read
+//! comes from `fire`, which notes it when a login function's error propagates, or, for a FATAL
+//! inside a call, from the calls in progress (`trigger_stats`). Everything read
 //! here is the connection's own (its `Port`, `application_name`): no catalog access while the
 //! backend is failing.
 
@@ -116,7 +117,8 @@ pub fn record(error: &pg_sys::ErrorData) {
     let application =
         text(crate::context::cstr(unsafe { pg_sys::GetConfigOption(c"application_name".as_ptr(), true, false) }));
     let message = text(crate::context::cstr(error.message));
-    let refusing = REFUSING.take();
+    // The function whose error propagated, else the one a FATAL ended (pg_terminate_backend).
+    let refusing = REFUSING.take().or_else(crate::trigger_stats::running_login_function);
     let by = match &refusing {
         Some(Some(trigger)) => format!(" by trigger \"{trigger}\""),
         Some(None) => " by login_trigger.login_function".to_owned(),
@@ -172,10 +174,12 @@ fn refused_logins() -> TableIterator<
         return TableIterator::new(Vec::new());
     };
     let lock = ring.lock;
-    let kept: Vec<Refused> = shared_memory::locked(lock, pg_sys::LWLockMode::LW_SHARED, || {
+    // Allocated before the lock is taken: nothing allocates while it is held.
+    let mut kept = Vec::with_capacity(ring.capacity as usize);
+    shared_memory::locked(lock, pg_sys::LWLockMode::LW_SHARED, || {
         let (recorded, capacity) = (ring.recorded, ring.capacity);
         let records = ring.records();
-        (0..recorded.min(capacity)).map(|back| records[((recorded - 1 - back) % capacity) as usize]).collect()
+        kept.extend((0..recorded.min(capacity)).map(|back| records[((recorded - 1 - back) % capacity) as usize]));
     });
     let rows = kept.into_iter().map(|refused| {
         let client = refused.client.as_str();

@@ -120,13 +120,16 @@ fn shut_down_cleanly() -> bool {
 }
 
 impl SavedFile {
-    /// Called from the postmaster's exit callback with its exit code: writes `header` and
-    /// `records` if the cluster shut down cleanly. No lock is taken: no other process is left,
-    /// and the postmaster has no PGPROC to wait with.
-    pub fn save<H: Copy, T: Copy>(&self, code: i32, header: &H, records: &[T]) {
+    /// Called from the postmaster's exit callback with its exit code: if the cluster shut down
+    /// cleanly, writes the header and records `contents` reads. Only then is the structure read
+    /// at all (after a crash or an immediate shutdown it may be torn). No lock is taken: no other
+    /// process is left, and the postmaster has no PGPROC to wait with.
+    pub fn save<H: Copy, T: Copy>(&self, code: i32, contents: impl FnOnce() -> (H, Vec<T>)) {
         if code != 0 || !shut_down_cleanly() {
             return;
         }
+        let (header, records) = contents();
+        let header = &header;
         let prefix = FilePrefix {
             magic: self.magic,
             header_size: std::mem::size_of::<H>() as u32,
@@ -136,7 +139,7 @@ impl SavedFile {
         };
         let mut bytes = as_bytes(&prefix).to_vec();
         bytes.extend_from_slice(as_bytes(header));
-        for record in records {
+        for record in &records {
             bytes.extend_from_slice(as_bytes(record));
         }
         let temporary = self.temporary.to_str().unwrap_or_default();

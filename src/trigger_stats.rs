@@ -22,7 +22,7 @@ use crate::fixed_text::FixedText;
 use crate::shared_memory::{self, SavedFile};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ffi::CStr;
 
 /// Long enough for a registered trigger's name (at most 63 bytes) and for the function name
@@ -79,16 +79,22 @@ struct Entry {
 #[repr(C)]
 struct Header {
     lock: *mut pg_sys::LWLock,
-    table: *mut pg_sys::HTAB,
     /// Incremented by every use of an entry.
     clock: u64,
     evictions: i64,
     stats_reset: pg_sys::TimestampTz,
 }
 
-/// This process's pointer to the shared header, set by the shared-memory startup hook (inherited
-/// through fork); null without `shared_preload_libraries`.
+/// This process's pointers to the shared header and to its handle on the shared hash table (a
+/// `HTAB` lives in each process's own memory, pointing into shared memory), set by the
+/// shared-memory startup hook; null without `shared_preload_libraries`.
 static mut HEADER: *mut Header = std::ptr::null_mut();
+static mut TABLE: *mut pg_sys::HTAB = std::ptr::null_mut();
+
+fn table() -> *mut pg_sys::HTAB {
+    // SAFETY: set once by the startup hook, before any use of the header.
+    unsafe { TABLE }
+}
 
 /// The `login_trigger.max_trigger_stats` value the table was sized with.
 fn capacity() -> i64 {
@@ -115,25 +121,17 @@ pub fn attach_shared_memory() {
     }
     let create = |header: *mut Header, lock| {
         // SAFETY: the new, uninitialised header in shared memory; reads the clock.
-        unsafe {
-            header.write(Header {
-                lock,
-                table: std::ptr::null_mut(),
-                clock: 0,
-                evictions: 0,
-                stats_reset: pg_sys::GetCurrentTimestamp(),
-            })
-        };
+        unsafe { header.write(Header { lock, clock: 0, evictions: 0, stats_reset: pg_sys::GetCurrentTimestamp() }) };
     };
     let attach = |header: *mut Header| {
         // SAFETY: the HASHCTL describes `Entry`, whose first member is its `Key`, hashed as bytes;
-        // ShmemInitHash creates the table in the postmaster and finds it elsewhere. Pointers into
-        // shared memory are the same in every backend (fork).
+        // ShmemInitHash creates the table in the postmaster and attaches to it elsewhere, giving
+        // this process its own handle.
         unsafe {
             let mut info: pg_sys::HASHCTL = std::mem::zeroed();
             info.keysize = std::mem::size_of::<Key>();
             info.entrysize = std::mem::size_of::<Entry>();
-            (*header).table = pg_sys::ShmemInitHash(
+            TABLE = pg_sys::ShmemInitHash(
                 TABLE_NAME.as_ptr(),
                 capacity() as _,
                 capacity() as _,
@@ -173,14 +171,14 @@ fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option
     unsafe {
         let mut found = false;
         let mut entry =
-            pg_sys::hash_search(header.table, (key as *const Key).cast(), pg_sys::HASHACTION::HASH_FIND, &mut found)
+            pg_sys::hash_search(table(), (key as *const Key).cast(), pg_sys::HASHACTION::HASH_FIND, &mut found)
                 .cast::<Entry>();
         if entry.is_null() {
-            if pg_sys::hash_get_num_entries(header.table) as i64 >= capacity() {
+            if pg_sys::hash_get_num_entries(table()) as i64 >= capacity() {
                 evict_least_recently_used(header);
             }
             entry = pg_sys::hash_search(
-                header.table,
+                table(),
                 (key as *const Key).cast(),
                 pg_sys::HASHACTION::HASH_ENTER_NULL,
                 &mut found,
@@ -215,7 +213,7 @@ fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option
 fn evict_least_recently_used(header: &mut Header) {
     let mut oldest: Option<Key> = None;
     let mut oldest_use = u64::MAX;
-    for_each_entry(header, |entry| {
+    for_each_entry(|entry| {
         if entry.last_used < oldest_use {
             oldest_use = entry.last_used;
             oldest = Some(entry.key);
@@ -225,7 +223,7 @@ fn evict_least_recently_used(header: &mut Header) {
         // SAFETY: removes an existing key; the caller holds the lock exclusively.
         unsafe {
             pg_sys::hash_search(
-                header.table,
+                table(),
                 (&raw const key).cast(),
                 pg_sys::HASHACTION::HASH_REMOVE,
                 std::ptr::null_mut(),
@@ -236,11 +234,11 @@ fn evict_least_recently_used(header: &mut Header) {
 }
 
 /// Calls `visit` with every entry; the caller holds the lock (in either mode).
-fn for_each_entry(header: &Header, mut visit: impl FnMut(&mut Entry)) {
+fn for_each_entry(mut visit: impl FnMut(&mut Entry)) {
     // SAFETY: a complete sequential scan of the shared table, which nobody changes meanwhile.
     unsafe {
         let mut scan: pg_sys::HASH_SEQ_STATUS = std::mem::zeroed();
-        pg_sys::hash_seq_init(&mut scan, header.table);
+        pg_sys::hash_seq_init(&mut scan, table());
         loop {
             let entry = pg_sys::hash_seq_search(&mut scan).cast::<Entry>();
             if entry.is_null() {
@@ -288,45 +286,47 @@ fn record(key: &Key, elapsed_ms: f64, outcome: Outcome) {
     });
 }
 
-/// The call in progress in this backend, for a FATAL that ends the backend inside it.
+/// A call in progress in this backend, for a FATAL that ends the backend inside it.
 #[derive(Clone, Copy)]
 struct RunningCall {
     key: Key,
     started: pg_sys::TimestampTz,
+    from_setting: bool,
 }
 
 thread_local! {
-    static RUNNING: Cell<Option<RunningCall>> = const { Cell::new(None) };
+    /// The calls in progress, outermost first: a DDL trigger run by a trigger's own DDL is nested
+    /// in that trigger's call.
+    static RUNNING: RefCell<Vec<RunningCall>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One call of a trigger function, from its start to [`Call::finish`]. A call nested inside it
-/// (a DDL trigger run by a trigger's own DDL) restores it when it ends.
+/// One call of a trigger function, from its start to [`Call::finish`], on the stack of calls in
+/// progress until it is dropped.
 pub struct Call {
-    running: Option<RunningCall>,
-    outer: Option<RunningCall>,
+    running: RunningCall,
 }
 
 impl Call {
-    pub fn start(event: Event, name: &str) -> Call {
-        let running = header().map(|_| RunningCall {
+    /// `from_setting`: the function of `login_function` / `logout_function`, fired under `name`.
+    pub fn start(event: Event, name: &str, from_setting: bool) -> Call {
+        let running = RunningCall {
             // SAFETY: reads a backend-local variable and the clock.
             key: key(unsafe { pg_sys::MyDatabaseId }, event, name),
             started: unsafe { pg_sys::GetCurrentTimestamp() },
-        });
-        let outer = RUNNING.replace(running);
-        Call { running, outer }
+            from_setting,
+        };
+        RUNNING.with_borrow_mut(|stack| stack.push(running));
+        Call { running }
     }
 
     pub fn finish(self, outcome: Outcome) {
-        if let Some(running) = self.running {
-            record(&running.key, elapsed_ms(running.started), outcome);
-        }
+        record(&self.running.key, elapsed_ms(self.running.started), outcome);
     }
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
-        RUNNING.set(self.outer);
+        RUNNING.with_borrow_mut(|stack| stack.pop());
     }
 }
 
@@ -335,20 +335,34 @@ fn elapsed_ms(started: pg_sys::TimestampTz) -> f64 {
     (unsafe { pg_sys::GetCurrentTimestamp() } - started) as f64 / 1000.0
 }
 
-/// Called by the emit_log hook for a FATAL: if a trigger call is in progress, the backend ends
-/// inside it, and the call is counted now, with the error (a login trigger's also as a refusal);
-/// `timed_out` when the login or logout time limit ended it.
+/// The outermost login call in progress: the function a FATAL now refuses the login in, as
+/// `Some(name)` for a trigger and `None` for `login_function`.
+pub fn running_login_function() -> Option<Option<String>> {
+    RUNNING.with_borrow(|stack| {
+        let call = stack.iter().find(|call| call.key.event == Event::Login.index() as u8)?;
+        Some((!call.from_setting).then(|| call.key.name.as_str().to_owned()))
+    })
+}
+
+/// Called by the emit_log hook for a FATAL: the backend ends inside every call in progress, and
+/// each is counted now, with the error (a login call's also as a refusal); `timed_out` when the
+/// login or logout time limit ended it, a timeout of the session event's calls.
 pub fn fatal_during_call(error: &pg_sys::ErrorData, timed_out: bool) {
-    let Some(running) = RUNNING.take() else {
+    let running = RUNNING.take();
+    if running.is_empty() {
         return;
-    };
+    }
     let message = crate::context::cstr(error.message).unwrap_or_default();
-    let event = Event::ALL[usize::from(running.key.event)];
-    record(
-        &running.key,
-        elapsed_ms(running.started),
-        Outcome::Error { sqlstate: error.sqlerrcode, message: &message, refused: event == Event::Login, timed_out },
-    );
+    for call in running {
+        let event = Event::ALL[usize::from(call.key.event)];
+        let outcome = Outcome::Error {
+            sqlstate: error.sqlerrcode,
+            message: &message,
+            refused: event == Event::Login,
+            timed_out: timed_out && event.is_session_event(),
+        };
+        record(&call.key, elapsed_ms(call.started), outcome);
+    }
 }
 
 /// What the file of a clean shutdown keeps beside the entries.
@@ -364,10 +378,11 @@ unsafe extern "C-unwind" fn write_file_at_shutdown(code: i32, _arg: pg_sys::Datu
     let Some(header) = header() else {
         return;
     };
-    let mut entries = Vec::new();
-    for_each_entry(header, |entry| entries.push(*entry));
-    let totals = SavedTotals { evictions: header.evictions, stats_reset: header.stats_reset };
-    FILE.save(code, &totals, &entries);
+    FILE.save(code, || {
+        let mut entries = Vec::new();
+        for_each_entry(|entry| entries.push(*entry));
+        (SavedTotals { evictions: header.evictions, stats_reset: header.stats_reset }, entries)
+    });
 }
 
 /// Reads the entries the last clean shutdown saved into the (new, empty) table.
@@ -419,8 +434,9 @@ fn trigger_stats() -> TableIterator<
     let Some(header) = header() else {
         return TableIterator::new(Vec::new());
     };
-    let mut entries = Vec::new();
-    locked(header, pg_sys::LWLockMode::LW_SHARED, |header| for_each_entry(header, |entry| entries.push(*entry)));
+    // Allocated before the lock is taken, for every entry the table can hold.
+    let mut entries = Vec::with_capacity(capacity() as usize);
+    locked(header, pg_sys::LWLockMode::LW_SHARED, |_| for_each_entry(|entry| entries.push(*entry)));
     let rows = entries.into_iter().map(|entry| {
         (
             pg_sys::Oid::from(entry.key.database),
@@ -465,20 +481,21 @@ fn reset_trigger_stats(name: default!(Option<&str>, "NULL")) -> Option<Timestamp
     let header = header()?;
     // SAFETY: reads the clock and a backend-local variable.
     let (now, database) = unsafe { (pg_sys::GetCurrentTimestamp(), pg_sys::MyDatabaseId) };
+    // Allocated before the lock is taken, for every entry the table can hold.
+    let mut doomed = Vec::with_capacity(capacity() as usize);
     locked(header, pg_sys::LWLockMode::LW_EXCLUSIVE, |header| {
-        let mut doomed = Vec::new();
-        for_each_entry(header, |entry| {
+        for_each_entry(|entry| {
             let matches =
                 name.is_none_or(|name| entry.key.database == database.to_u32() && entry.key.name.as_str() == name);
             if matches {
                 doomed.push(entry.key);
             }
         });
-        for key in doomed {
+        for key in doomed.drain(..) {
             // SAFETY: removes an existing key under the exclusive lock.
             unsafe {
                 pg_sys::hash_search(
-                    header.table,
+                    table(),
                     (&raw const key).cast(),
                     pg_sys::HASHACTION::HASH_REMOVE,
                     std::ptr::null_mut(),

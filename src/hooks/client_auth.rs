@@ -1,8 +1,9 @@
-//! `ClientAuthentication_hook`: reports the outcome of every authentication to `auth`, then lets
-//! `lockout` count it and refuse a locked account. Effective
-//! only with `shared_preload_libraries` (it must be installed before the backend authenticates).
-//! The previous hook runs first, as contrib's auth_delay does, so that a hook which delays
-//! failures still does so.
+//! `ClientAuthentication_hook`: lets `lockout` count every authentication and decide whether the
+//! account is locked, then runs the previous hook and reports to `auth` with the status a locked
+//! account's authentication is refused with (a failure), then enforces the lock. Effective only
+//! with `shared_preload_libraries` (it must be installed before the backend authenticates). The
+//! previous hook runs before the refusal, as contrib's auth_delay expects, so that a hook which
+//! delays failures delays a locked account's refusal as it delays a wrong password.
 
 use crate::{auth, lockout};
 use pgrx::pg_sys::libpq::{ClientAuthentication_hook, ClientAuthentication_hook_type, be::Port};
@@ -20,12 +21,14 @@ pub fn init() {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn client_authentication(port: *mut Port, status: i32) {
-    // SAFETY: the previous hook has this exact signature and gets our arguments unchanged.
+    let verdict = lockout::on_authentication(port, status);
+    let status = verdict.status(status);
+    // SAFETY: the previous hook has this exact signature and gets the port unchanged.
     unsafe {
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(port, status));
         }
     }
     auth::on_authentication(port, status);
-    lockout::on_authentication(port, status);
+    verdict.enforce(port);
 }

@@ -25,11 +25,11 @@ unsafe extern "C-unwind" fn emit_log(error: *mut pg_sys::ErrorData) {
         if !error.is_null() && (*error).elevel == pg_sys::FATAL as i32 {
             session::note_fatal((*error).sqlerrcode);
             let timed_out = time_limit::reword(&mut *error);
-            trigger_stats::fatal_during_call(&*error, timed_out);
-            lockout::note_reporting_location(&*error);
             if super::session::login_firing() {
                 refused_logins::record(&*error);
             }
+            trigger_stats::fatal_during_call(&*error, timed_out);
+            lockout::note_reporting_location(&*error);
         }
         if let Some(previous) = PREVIOUS {
             pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(error));

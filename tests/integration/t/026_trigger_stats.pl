@@ -85,6 +85,36 @@ is($last_error, '57014: login triggers did not finish in time', 'the last error 
 cmp_ok($calls, '>=', 4, 'every attempt is a call');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET login_trigger.login_timeout; SELECT pg_reload_conf();});
 
+# A FATAL inside nested calls counts each: a logout trigger cut off by logout_timeout while a
+# DDL trigger its own DDL fired sleeps. The logout call is a timeout; the DDL call an error.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION public.slow_out() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN IF current_setting('application_name') = 'slow_out' THEN CREATE TEMP TABLE nested_work (); END IF; END $$;
+	CREATE FUNCTION public.nested_sleep() RETURNS event_trigger LANGUAGE plpgsql AS $$
+	BEGIN IF current_setting('application_name') = 'slow_out' THEN PERFORM pg_sleep(30); END IF; END $$;
+	SELECT login_trigger.create_trigger('slow_out', 'logout', 'public.slow_out()');
+	SELECT login_trigger.create_trigger('nested_sleep', 'ddl_command_end', 'public.nested_sleep()');
+	ALTER SYSTEM SET login_trigger.logout_timeout = '1s';
+	SELECT pg_reload_conf();
+});
+$node->poll_query_until('postgres', q{SELECT current_setting('login_trigger.logout_timeout') = '1s'});
+$node->safe_psql('postgres', q{SELECT login_trigger.reset_trigger_stats('slow_out'), login_trigger.reset_trigger_stats('nested_sleep')});
+LoginTriggerTest::psql_at($node, "$connstr application_name=slow_out", 'SELECT 1');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'slow_out'}),
+	'the slow logout has ended');
+# (Every session's logout calls slow_out; only the slow one fails.)
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(concat_ws('|', trigger_name, CASE WHEN trigger_name = 'nested_sleep' THEN calls END, errors, timeouts, last_error), E'\n' ORDER BY trigger_name)
+	  FROM login_trigger.trigger_stats WHERE trigger_name IN ('slow_out', 'nested_sleep')}),
+	"nested_sleep|1|1|0|57014: logout triggers did not finish in time\n"
+	  . "slow_out|1|1|57014: logout triggers did not finish in time",
+	'both calls are counted: the logout trigger with the timeout, the nested DDL trigger with the error');
+$node->safe_psql('postgres', q{
+	SELECT login_trigger.drop_trigger('slow_out'), login_trigger.drop_trigger('nested_sleep');
+	ALTER SYSTEM RESET login_trigger.logout_timeout;
+	SELECT pg_reload_conf();
+});
+
 # A clean restart keeps every figure; the login of the session that looks adds one call.
 my $before = stats(q{trigger_name = 'every_third'});
 my $before_gate = $node->safe_psql('postgres', q{SELECT errors || '|' || refusals || '|' || timeouts FROM login_trigger.trigger_stats WHERE trigger_name = 'gatekeeper'});

@@ -23,6 +23,9 @@ $node->safe_psql('postgres', q{
 	      DETAIL = 'the gate is closed';
 	  ELSIF current_setting('application_name') = 'slow' THEN
 	    PERFORM pg_sleep(30);
+	  ELSIF current_setting('application_name') = 'terminate_me' THEN
+	    PERFORM pg_terminate_backend(pg_backend_pid());
+	    PERFORM pg_sleep(30);
 	  END IF;
 	END $$;
 	SELECT login_trigger.create_trigger('gatekeeper', 'login', 'public.gatekeeper()');
@@ -69,6 +72,12 @@ is($node->safe_psql('postgres', "$rows LIMIT 2"),
 	"$user|postgres|slow|local|gatekeeper|57014|login triggers did not finish in time\n"
 	  . "$user|postgres|setting_refuses|local|login_function|LT003|refused by the setting",
 	'newest first: the time limit (in the trigger that ran) and login_function, from the socket');
+
+# A FATAL inside the trigger (the backend terminated) names the trigger it ended.
+LoginTriggerTest::psql_at($node, "$connstr application_name=terminate_me", 'SELECT 1');
+is($node->safe_psql('postgres', "$rows LIMIT 1"),
+	"$user|postgres|terminate_me|local|gatekeeper|57P01|terminating connection due to administrator command",
+	'a FATAL inside the trigger: the record names the trigger');
 
 # The ring keeps the last 10 (max_refused_logins).
 LoginTriggerTest::psql_at($node, "$connstr application_name=refuse_$_", 'SELECT 1') for 1 .. 12;
