@@ -220,16 +220,16 @@ fn evict_least_recently_used(header: &mut Header) {
         }
     });
     if let Some(key) = oldest {
-        // SAFETY: removes an existing key; the caller holds the lock exclusively.
-        unsafe {
-            pg_sys::hash_search(
-                table(),
-                (&raw const key).cast(),
-                pg_sys::HASHACTION::HASH_REMOVE,
-                std::ptr::null_mut(),
-            );
-        }
+        remove(&key);
         header.evictions += 1;
+    }
+}
+
+/// Removes the entry of an existing key; the caller holds the lock exclusively.
+fn remove(key: &Key) {
+    // SAFETY: HASH_REMOVE of a key of the shared table under its exclusive lock.
+    unsafe {
+        pg_sys::hash_search(table(), (key as *const Key).cast(), pg_sys::HASHACTION::HASH_REMOVE, std::ptr::null_mut());
     }
 }
 
@@ -492,15 +492,7 @@ fn reset_trigger_stats(name: default!(Option<&str>, "NULL")) -> Option<Timestamp
             }
         });
         for key in doomed.drain(..) {
-            // SAFETY: removes an existing key under the exclusive lock.
-            unsafe {
-                pg_sys::hash_search(
-                    table(),
-                    (&raw const key).cast(),
-                    pg_sys::HASHACTION::HASH_REMOVE,
-                    std::ptr::null_mut(),
-                );
-            }
+            remove(&key);
         }
         if name.is_none() {
             header.evictions = 0;
