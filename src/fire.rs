@@ -80,7 +80,7 @@ pub fn fire_all(
         }
         // The function's error is raised inside the subtransaction so that it is rolled back, then
         // handed back out of it as a value.
-        let outcome = boundary::in_subtransaction(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, || {
+        let outcome = boundary::in_subtransaction(TOLERATED_ON_STANDBY, || {
             if let Err(error) = fire_one(&occasion, firing) {
                 error.rethrow();
             }
@@ -102,7 +102,8 @@ struct Occasion {
     tolerate_read_only: bool,
 }
 
-const READ_ONLY_SQL_TRANSACTION: i32 = pg_ext::sqlstate(b"25006");
+/// The one error a login function may raise on a hot standby without refusing the login.
+const TOLERATED_ON_STANDBY: PgSqlErrorCode = PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION;
 
 /// Fires one function as the trigger `name`, unless its owner is no longer a superuser, in which
 /// case it is skipped with a warning (registration refuses such functions; a later `ALTER FUNCTION
@@ -131,7 +132,7 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
         Err(error) => {
             let expired = time_limit::expired(error.sqlerrcode());
             let refused = occasion.event == Event::Login
-                && !(occasion.tolerate_read_only && error.sqlerrcode() == READ_ONLY_SQL_TRANSACTION);
+                && !(occasion.tolerate_read_only && error.sqlerrcode() == TOLERATED_ON_STANDBY as i32);
             if refused {
                 refused_logins::note_refusing_function((!from_setting).then_some(name));
             }

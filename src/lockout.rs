@@ -107,15 +107,10 @@ fn table() -> Option<&'static mut Table> {
 }
 
 pub fn request_shared_memory() {
-    if shared_memory::available() {
-        shared_memory::request(std::mem::size_of::<Table>(), TRANCHE);
-    }
+    shared_memory::request(std::mem::size_of::<Table>(), TRANCHE);
 }
 
 pub fn attach_shared_memory() {
-    if !shared_memory::available() {
-        return;
-    }
     let create = |table: *mut Table, lock| {
         // SAFETY: the new structure: zero is a valid empty table (integers and texts).
         unsafe {
@@ -126,13 +121,7 @@ pub fn attach_shared_memory() {
     // SAFETY: the pointer into shared memory is the same in every backend (fork).
     let attach = |table: *mut Table| unsafe { TABLE = table };
     let found = shared_memory::attach(NAME, std::mem::size_of::<Table>(), TRANCHE, create, attach);
-    // SAFETY: registers the postmaster's exit callback once per creation of shared memory.
-    if unsafe { !pg_sys::IsUnderPostmaster } {
-        unsafe { pg_sys::on_shmem_exit(Some(save_at_shutdown), pg_sys::Datum::from(0)) };
-    }
-    if !found {
-        restore();
-    }
+    FILE.keep_across_clean_restart(found, save_at_shutdown, restore);
 }
 
 #[pg_guard]

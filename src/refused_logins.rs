@@ -68,15 +68,10 @@ fn capacity() -> u64 {
 }
 
 pub fn request_shared_memory() {
-    if shared_memory::available() {
-        shared_memory::request(size(), TRANCHE);
-    }
+    shared_memory::request(size(), TRANCHE);
 }
 
 pub fn attach_shared_memory() {
-    if !shared_memory::available() {
-        return;
-    }
     let create = |ring: *mut Ring, lock| {
         // SAFETY: the new structure of `size()` bytes: the header, then zeroed records (all-zero
         // is a valid record of integers and texts).

@@ -120,6 +120,25 @@ fn shut_down_cleanly() -> bool {
 }
 
 impl SavedFile {
+    /// Called from the shared-memory startup hook with whether the structure existed already:
+    /// in the postmaster, arranges for `save_at_exit` to run when it exits (once per creation of
+    /// shared memory: a crash's re-creation runs the exit callbacks first, which removes it), and
+    /// runs `restore` where the structure is new.
+    pub fn keep_across_clean_restart(
+        &self,
+        found: bool,
+        save_at_exit: unsafe extern "C-unwind" fn(i32, pg_sys::Datum),
+        restore: impl FnOnce(),
+    ) {
+        // SAFETY: reads a process flag; registers a callback of the signature PostgreSQL calls.
+        if unsafe { !pg_sys::IsUnderPostmaster } {
+            unsafe { pg_sys::on_shmem_exit(Some(save_at_exit), pg_sys::Datum::from(0)) };
+        }
+        if !found {
+            restore();
+        }
+    }
+
     /// Called from the postmaster's exit callback with its exit code: if the cluster shut down
     /// cleanly, writes the header and records `contents` reads. Only then is the structure read
     /// at all (after a crash or an immediate shutdown it may be torn). No lock is taken: no other

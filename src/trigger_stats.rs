@@ -104,9 +104,6 @@ fn capacity() -> i64 {
 /// Reserves the shared memory and the lock. Called from the shared-memory request hook (15+) or
 /// `_PG_init` (13/14) of the postmaster.
 pub fn request_shared_memory() {
-    if !shared_memory::available() {
-        return;
-    }
     // SAFETY: computes the size of the table of `capacity()` entries.
     let table = unsafe { pg_sys::hash_estimate_size(capacity() as _, std::mem::size_of::<Entry>()) };
     shared_memory::request(std::mem::size_of::<Header>() + table, TRANCHE);
@@ -116,9 +113,6 @@ pub fn request_shared_memory() {
 /// last clean shutdown and arranges to write it at the next. Called from the shared-memory
 /// startup hook.
 pub fn attach_shared_memory() {
-    if !shared_memory::available() {
-        return;
-    }
     let create = |header: *mut Header, lock| {
         // SAFETY: the new, uninitialised header in shared memory; reads the clock.
         unsafe { header.write(Header { lock, clock: 0, evictions: 0, stats_reset: pg_sys::GetCurrentTimestamp() }) };
@@ -142,14 +136,7 @@ pub fn attach_shared_memory() {
         }
     };
     let found = shared_memory::attach(HEADER_NAME, std::mem::size_of::<Header>(), TRANCHE, create, attach);
-    // SAFETY: registers the postmaster's exit callback once per creation of shared memory (a
-    // crash's re-creation runs the exit callbacks first, which removes it).
-    if unsafe { !pg_sys::IsUnderPostmaster } {
-        unsafe { pg_sys::on_shmem_exit(Some(write_file_at_shutdown), pg_sys::Datum::from(0)) };
-    }
-    if !found {
-        load_file();
-    }
+    FILE.keep_across_clean_restart(found, write_file_at_shutdown, load_file);
 }
 
 /// The shared state, if this process has it.
@@ -261,12 +248,14 @@ pub enum Outcome<'a> {
     Error { sqlstate: i32, message: &'a str, refused: bool, timed_out: bool },
 }
 
-fn record(key: &Key, elapsed_ms: f64, outcome: Outcome) {
+/// Counts a call of `key` that started at `started` and ends now, with one reading of the clock.
+fn record(key: &Key, started: pg_sys::TimestampTz, outcome: Outcome) {
     let Some(header) = header() else {
         return;
     };
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
+    let elapsed_ms = (now - started) as f64 / 1000.0;
     locked(header, pg_sys::LWLockMode::LW_EXCLUSIVE, |header| {
         let Some(entry) = entry_for(header, key, now) else {
             return;
@@ -320,7 +309,7 @@ impl Call {
     }
 
     pub fn finish(self, outcome: Outcome) {
-        record(&self.running.key, elapsed_ms(self.running.started), outcome);
+        record(&self.running.key, self.running.started, outcome);
     }
 }
 
@@ -328,11 +317,6 @@ impl Drop for Call {
     fn drop(&mut self) {
         RUNNING.with_borrow_mut(|stack| stack.pop());
     }
-}
-
-fn elapsed_ms(started: pg_sys::TimestampTz) -> f64 {
-    // SAFETY: reads the clock.
-    (unsafe { pg_sys::GetCurrentTimestamp() } - started) as f64 / 1000.0
 }
 
 /// The outermost login call in progress: the function a FATAL now refuses the login in, as
@@ -361,7 +345,7 @@ pub fn fatal_during_call(error: &pg_sys::ErrorData, timed_out: bool) {
             refused: event == Event::Login,
             timed_out: timed_out && event.is_session_event(),
         };
-        record(&call.key, elapsed_ms(call.started), outcome);
+        record(&call.key, call.started, outcome);
     }
 }
 

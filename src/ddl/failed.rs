@@ -31,7 +31,7 @@ pub fn remember(tag: &str, text: &str, error: PgError) {
         at,
         tag: tag.to_owned(),
         text: text.to_owned(),
-        sqlstate: sqlstate_text(error.sqlerrcode()),
+        sqlstate: crate::pg_ext::sqlstate_text(error.sqlerrcode()),
         message: error.message(),
     };
     FAILED.with_borrow_mut(|failed| {
@@ -40,17 +40,6 @@ pub fn remember(tag: &str, text: &str, error: PgError) {
         }
         failed.push(failure);
     });
-}
-
-/// A SQLSTATE's five characters (PostgreSQL's `unpack_sql_state`).
-fn sqlstate_text(mut code: i32) -> String {
-    (0..5)
-        .map(|_| {
-            let character = char::from(b'0' + (code & 0x3F) as u8);
-            code >>= 6;
-            character
-        })
-        .collect()
 }
 
 /// The DDL commands of this session that failed or were refused by a trigger since the last call,

@@ -116,6 +116,14 @@ names_function(const char *setting)
 	return false;
 }
 
+/* Whether an event has active registrations in this database (a dispatcher exists for it). */
+static bool
+any_registrations(void)
+{
+	return any_exists(session_dispatchers, lengthof(session_dispatchers)) ||
+		any_exists(ddl_dispatchers, lengthof(ddl_dispatchers));
+}
+
 /*
  * Commands that create, alter or drop event triggers, or drop an extension: the extension's
  * library keeps its bookkeeping in step with them (guards of the registrations, the dispatchers'
@@ -164,8 +172,7 @@ dormant_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOn
 		if (!wake && registrations_may_have_changed)
 		{
 			registrations_may_have_changed = false;
-			wake = any_exists(session_dispatchers, lengthof(session_dispatchers)) ||
-				any_exists(ddl_dispatchers, lengthof(ddl_dispatchers));
+			wake = any_registrations();
 		}
 		if (wake)
 		{
@@ -244,8 +251,7 @@ _PG_init(void)
 	if (!(Mode == InitProcessing && IsTransactionState()))
 		return;
 	login_trigger_refuse_client_settings();
-	if (any_exists(session_dispatchers, lengthof(session_dispatchers)) ||
-		any_exists(ddl_dispatchers, lengthof(ddl_dispatchers)) ||
+	if (any_registrations() ||
 		names_function("login_trigger.login_function") || names_function("login_trigger.logout_function"))
 		load_extension_library();
 	else
