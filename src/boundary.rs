@@ -28,6 +28,13 @@ unsafe extern "C-unwind" {
         arg: *mut c_void,
         error_context: pg_sys::MemoryContext,
     ) -> *mut pg_sys::ErrorData;
+    fn login_trigger_call_function(
+        function: pg_sys::Oid,
+        flinfo: *mut pg_sys::FmgrInfo,
+        flinfo_context: pg_sys::MemoryContext,
+        call_context: *mut pg_sys::Node,
+        error_context: pg_sys::MemoryContext,
+    ) -> *mut pg_sys::ErrorData;
     fn login_trigger_rethrow(edata: *mut pg_sys::ErrorData) -> !;
     fn login_trigger_raise_fatal(edata: *mut pg_sys::ErrorData) -> !;
     fn login_trigger_raise_error(
@@ -116,6 +123,28 @@ pub fn catching<F: FnOnce()>(error_context: pg_sys::MemoryContext, work: F) -> R
     let mut work = Some(work);
     // SAFETY: the body gets a pointer to `work`, which outlives the call.
     let error = unsafe { login_trigger_call_catching(body::<F>, (&raw mut work).cast(), error_context) };
+    if error.is_null() { Ok(()) } else { Err(PgError(error)) }
+}
+
+/// Calls `function` with no arguments and `call_context` as its `fcinfo->context`, as
+/// PostgreSQL's `EventTriggerInvoke` does (a memory context of its own for the call, counted in
+/// `pg_stat_user_functions`), filling `flinfo` in `flinfo_context` first if it is still zeroed,
+/// and catches the error of either as [`catching`] does, copied into the current memory context.
+///
+/// # Safety
+/// `flinfo` is zeroed or filled by an earlier call for `function`, lives in `flinfo_context`, and
+/// outlives the call; `call_context` is NULL or an `EventTriggerData` that outlives the call.
+pub unsafe fn call_function(
+    function: pg_sys::Oid,
+    flinfo: *mut pg_sys::FmgrInfo,
+    flinfo_context: pg_sys::MemoryContext,
+    call_context: *mut pg_sys::Node,
+) -> Result<(), PgError> {
+    // SAFETY: as the caller promises; the C function catches every error and returns normally,
+    // and the current memory context outlives the frames the caught error is handed through.
+    let error = unsafe {
+        login_trigger_call_function(function, flinfo, flinfo_context, call_context, pg_sys::CurrentMemoryContext)
+    };
     if error.is_null() { Ok(()) } else { Err(PgError(error)) }
 }
 

@@ -11,8 +11,6 @@ use crate::registry::cache::Registration;
 use crate::registry::validate::{describe_function, is_superuser};
 use crate::trigger_stats::{self, Outcome};
 use crate::{boundary, context, function_cache, refused_logins, time_limit};
-use pgrx::PgMemoryContexts;
-use pgrx::pg_catalog::pg_proc::PgProc;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
 
@@ -110,26 +108,26 @@ const TOLERATED_ON_STANDBY: PgSqlErrorCode = PgSqlErrorCode::ERRCODE_READ_ONLY_S
 /// … OWNER TO` must not let a non-superuser decide what runs as every connecting user).
 fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
     let Firing { name, function, from_setting } = *firing;
-    let Some(proc) = PgProc::new(function) else {
+    let Some(function) = function_cache::lookup(function) else {
         return Ok(());
     };
-    if !is_superuser(proc.proowner()) {
+    if !is_superuser(function.owner()) {
         warning!(
             "login_trigger trigger \"{name}\" skipped: function {} is not owned by a superuser",
-            describe_function(function)
+            describe_function(function.function())
         );
         return Ok(());
     }
-    let as_event_trigger = proc.prorettype() == crate::pg_ext::EVENT_TRIGGER_TYPE;
-    drop(proc);
     let call = trigger_stats::Call::start(occasion.event, name, from_setting);
     let outcome = context::with_trigger(name, || {
-        let _context_line = ErrorContextLine::push(name, occasion.event);
-        invoke(function, occasion, as_event_trigger)
+        let mut context_line = ContextFrame::new(name, occasion.event);
+        let _pushed = context_line.push();
+        invoke(&function, occasion)
     });
     match outcome {
         Ok(()) => call.finish(Outcome::Success),
         Err(error) => {
+            function_cache::forget(&function);
             let expired = time_limit::expired(error.sqlerrcode());
             let refused = occasion.event == Event::Login
                 && !(occasion.tolerate_read_only && error.sqlerrcode() == TOLERATED_ON_STANDBY as i32);
@@ -147,90 +145,59 @@ fn fire_one(occasion: &Occasion, firing: &Firing) -> Result<(), PgError> {
     outcome
 }
 
-fn invoke(function: pg_sys::Oid, occasion: &Occasion, as_event_trigger: bool) -> Result<(), PgError> {
-    let function = function_cache::lookup(function);
-    // The call is made inside a C boundary that catches its error with every field (custom
-    // SQLSTATE, CONTEXT) and hands it back, so that the invocation's memory context and
-    // error-context line are dropped normally before the error is raised again.
-    // SAFETY: reads the current memory context, which outlives the invocation's: the caught
-    // error is kept there.
-    let outer = unsafe { pg_sys::CurrentMemoryContext };
-    let mut memory = PgMemoryContexts::new("login_trigger invocation");
-    // SAFETY: the invocation context is a child of the current one, owned by `memory` and deleted
-    // when it drops after the call; nothing allocated in it is used afterwards. Inside, see below.
-    unsafe {
-        memory.switch_to(|_| {
-            let mut trigger_data = pg_sys::EventTriggerData {
-                type_: pg_sys::NodeTag::T_EventTriggerData,
-                event: event_cstr(occasion.event).as_ptr(),
-                parsetree: occasion.parsetree,
-                tag: occasion.tag,
-            };
-            // The FmgrInfo comes from the function cache and outlives the call (`function`
-            // holds it). The call info is palloc0'd with room for zero arguments, initialised as
-            // InitFunctionCallInfoData does, and lives in this invocation's memory context, as does
-            // everything the function allocates outside fn_mcxt. The function pointer comes from
-            // fmgr and is called as `catching` says (see above).
-            {
-                let flinfo = function.flinfo();
-                let fcinfo = pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>())
-                    .cast::<pg_sys::FunctionCallInfoBaseData>();
-                (*fcinfo).flinfo = flinfo;
-                (*fcinfo).nargs = 0;
-                (*fcinfo).fncollation = pg_sys::Oid::INVALID;
-                (*fcinfo).context =
-                    if as_event_trigger { (&raw mut trigger_data).cast() } else { std::ptr::null_mut() };
-                let mut usage: pg_sys::PgStat_FunctionCallUsage = std::mem::zeroed();
-                pg_sys::pgstat_init_function_usage(fcinfo, &mut usage);
-                let call = (*flinfo).fn_addr.expect("fmgr_info sets fn_addr");
-                if let Err(error) = boundary::catching(outer, || {
-                    call(fcinfo);
-                }) {
-                    function_cache::forget(&function);
-                    return Err(error);
-                }
-                pg_sys::pgstat_end_function_usage(&mut usage, true);
-                Ok(())
-            }
-        })
-    }
+/// Calls the function once, as PostgreSQL's `EventTriggerInvoke` does, with the event's
+/// `EventTriggerData` for a function declared `RETURNS event_trigger` (so PL/pgSQL sets
+/// `TG_EVENT` and `TG_TAG`). The call is made inside a C boundary that catches its error with
+/// every field (custom SQLSTATE, CONTEXT) and hands it back, so that the Rust frames above unwind
+/// normally before the error is raised again.
+fn invoke(function: &function_cache::CachedFunction, occasion: &Occasion) -> Result<(), PgError> {
+    let mut trigger_data = pg_sys::EventTriggerData {
+        type_: pg_sys::NodeTag::T_EventTriggerData,
+        event: event_cstr(occasion.event).as_ptr(),
+        parsetree: occasion.parsetree,
+        tag: occasion.tag,
+    };
+    let call_context =
+        if function.returns_event_trigger() { (&raw mut trigger_data).cast() } else { std::ptr::null_mut() };
+    // SAFETY: the FmgrInfo belongs to the cached function, which the caller holds for the call;
+    // the trigger data lives on this frame until the call returns.
+    unsafe { boundary::call_function(function.function(), function.flinfo(), function.context(), call_context) }
 }
 
 /// A `CONTEXT:` line naming the trigger on every message raised while it runs, so the server
-/// log (and a refused client) can tell which trigger failed. The line is only formatted when a
-/// message is raised. Popped on drop, also when an error unwinds through the invocation.
-struct ErrorContextLine<'a> {
-    frame: Box<ContextFrame<'a>>,
-}
-
-/// The callback PostgreSQL walks, and what it formats, at one stable (boxed) address.
+/// log (and a refused client) can tell which trigger failed: the callback PostgreSQL walks and
+/// what it formats. The line is only formatted when a message is raised.
 struct ContextFrame<'a> {
     callback: pg_sys::ErrorContextCallback,
     name: &'a str,
     event: Event,
 }
 
-impl<'a> ErrorContextLine<'a> {
-    fn push(name: &'a str, event: Event) -> Self {
-        let mut frame = Box::new(ContextFrame {
-            callback: pg_sys::ErrorContextCallback {
-                // SAFETY: reads the backend's error-context stack.
-                previous: unsafe { pg_sys::error_context_stack },
-                callback: Some(error_context),
-                arg: std::ptr::null_mut(),
-            },
-            name,
-            event,
-        });
-        frame.callback.arg = (&raw mut *frame).cast();
-        // SAFETY: the frame is boxed (stable address) and removed from the stack in drop before
-        // it is freed; its name borrows from the caller, who outlives this value.
-        unsafe { pg_sys::error_context_stack = &raw mut frame.callback };
-        ErrorContextLine { frame }
+/// A [`ContextFrame`] on PostgreSQL's error-context stack, popped on drop (also when an error
+/// unwinds through the invocation); it borrows the frame, which therefore stays in place.
+struct PushedContext<'f, 'a> {
+    frame: &'f mut ContextFrame<'a>,
+}
+
+impl<'a> ContextFrame<'a> {
+    fn new(name: &'a str, event: Event) -> Self {
+        let callback =
+            pg_sys::ErrorContextCallback { previous: std::ptr::null_mut(), callback: Some(error_context), arg: std::ptr::null_mut() };
+        ContextFrame { callback, name, event }
+    }
+
+    fn push(&mut self) -> PushedContext<'_, 'a> {
+        // SAFETY: reads the backend's error-context stack.
+        self.callback.previous = unsafe { pg_sys::error_context_stack };
+        self.callback.arg = (&raw mut *self).cast();
+        // SAFETY: the frame cannot move while it is borrowed by the returned value, which removes
+        // it from the stack when dropped; its name borrows from the caller, who outlives it.
+        unsafe { pg_sys::error_context_stack = &raw mut self.callback };
+        PushedContext { frame: self }
     }
 }
 
-impl Drop for ErrorContextLine<'_> {
+impl Drop for PushedContext<'_, '_> {
     fn drop(&mut self) {
         // SAFETY: restores the stack to what it was before push; error handling may already have
         // reset it to an outer entry, which `previous` also is or precedes.

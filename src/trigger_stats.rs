@@ -24,6 +24,7 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use std::cell::RefCell;
 use std::ffi::CStr;
+use std::time::Instant;
 
 /// Long enough for a registered trigger's name (at most 63 bytes) and for the function name
 /// `login_trigger.login_function` / `logout_function` fire under.
@@ -153,7 +154,11 @@ fn key(database: pg_sys::Oid, event: Event, name: &str) -> Key {
 /// The entry of `key`, created (evicting the least recently used one if the table is full) if it
 /// is new; `None` only if shared memory ran out all the same, when the call goes uncounted rather
 /// than failing. The caller holds the lock exclusively.
-fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option<&'static mut Entry> {
+fn entry_for(
+    header: &mut Header,
+    key: &Key,
+    now: impl FnOnce() -> pg_sys::TimestampTz,
+) -> Option<&'static mut Entry> {
     // SAFETY: the table is the shared dynahash of `Entry`s; the caller holds its lock exclusively.
     unsafe {
         let mut found = false;
@@ -187,7 +192,7 @@ fn entry_for(header: &mut Header, key: &Key, now: pg_sys::TimestampTz) -> Option
                 last_sqlstate: 0,
                 padding: 0,
                 last_message: FixedText::new(""),
-                stats_since: now,
+                stats_since: now(),
                 last_used: 0,
             });
         }
@@ -248,14 +253,16 @@ pub enum Outcome<'a> {
     Error { sqlstate: i32, message: &'a str, refused: bool, timed_out: bool },
 }
 
-/// Counts a call of `key` that started at `started` and ends now, with one reading of the clock.
-fn record(key: &Key, started: pg_sys::TimestampTz, outcome: Outcome) {
+/// Counts a call of `key` that started at `started` and ends now. Its duration comes from the
+/// monotonic clock; the time of day is read only for what shows it (a new entry's `stats_since`,
+/// `last_error_at`).
+fn record(key: &Key, started: Instant, outcome: Outcome) {
     let Some(header) = header() else {
         return;
     };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     // SAFETY: reads the clock.
-    let now = unsafe { pg_sys::GetCurrentTimestamp() };
-    let elapsed_ms = (now - started) as f64 / 1000.0;
+    let now = || unsafe { pg_sys::GetCurrentTimestamp() };
     locked(header, pg_sys::LWLockMode::LW_EXCLUSIVE, |header| {
         let Some(entry) = entry_for(header, key, now) else {
             return;
@@ -268,7 +275,7 @@ fn record(key: &Key, started: pg_sys::TimestampTz, outcome: Outcome) {
             entry.errors += 1;
             entry.refusals += i64::from(refused);
             entry.timeouts += i64::from(timed_out);
-            entry.last_error_at = now;
+            entry.last_error_at = now();
             entry.last_sqlstate = sqlstate;
             entry.last_message = FixedText::new(message);
         }
@@ -279,7 +286,7 @@ fn record(key: &Key, started: pg_sys::TimestampTz, outcome: Outcome) {
 #[derive(Clone, Copy)]
 struct RunningCall {
     key: Key,
-    started: pg_sys::TimestampTz,
+    started: Instant,
     from_setting: bool,
 }
 
@@ -299,9 +306,9 @@ impl Call {
     /// `from_setting`: the function of `login_function` / `logout_function`, fired under `name`.
     pub fn start(event: Event, name: &str, from_setting: bool) -> Call {
         let running = RunningCall {
-            // SAFETY: reads a backend-local variable and the clock.
+            // SAFETY: reads a backend-local variable.
             key: key(unsafe { pg_sys::MyDatabaseId }, event, name),
-            started: unsafe { pg_sys::GetCurrentTimestamp() },
+            started: Instant::now(),
             from_setting,
         };
         RUNNING.with_borrow_mut(|stack| stack.push(running));
@@ -383,7 +390,7 @@ fn load_file() {
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     for saved in entries {
-        if let Some(entry) = entry_for(header, &saved.key, now) {
+        if let Some(entry) = entry_for(header, &saved.key, || now) {
             *entry = Entry { last_used: entry.last_used, ..saved };
         }
     }

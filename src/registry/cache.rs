@@ -105,6 +105,16 @@ pub fn snapshot() -> Rc<Snapshot> {
 pub fn invalidate() {
     GENERATION.set(GENERATION.get().wrapping_add(1));
     CURRENT.set(None);
+    // Until the next build, which may find another table (or none).
+    REGISTRY.store(pg_sys::Oid::INVALID.to_u32(), Ordering::Relaxed);
+}
+
+/// The registry table's OID as the last build found it, while no invalidation has come since
+/// (a dropped or re-created registry invalidates): `None` when this backend has not read the
+/// registry since, or there was none.
+pub fn known_registry() -> Option<pg_sys::Oid> {
+    let relid = pg_sys::Oid::from(REGISTRY.load(Ordering::Relaxed));
+    (relid != pg_sys::Oid::INVALID).then_some(relid)
 }
 
 /// Whether registrations of a session event may exist in this database, answered from the

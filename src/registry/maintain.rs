@@ -406,8 +406,12 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     if !crate::loading::shared_preload() {
         return;
     }
-    // Cheap: this runs for every relation a DROP … CASCADE removes, so the schema's OID is the
-    // cached one. A look-alike schema of the same name only costs a needless reset.
+    // Cheap: this runs for every relation a DROP … CASCADE removes (and for the old heap of every
+    // rewrite), so the schema's OID is the cached one. A relation is compared with the registry
+    // this backend read, renamed or not, where it has read it since the last invalidation;
+    // otherwise any relation of the schema counts (a look-alike schema of the same name only
+    // costs a needless reset) and costs a syscache lookup, which usually misses: the command
+    // dropping it has just changed its pg_class row.
     let schema = cache::schema_oid();
     // SAFETY: catalog lookups inside the dropping transaction with a NUL-terminated name;
     // missing_ok makes get_extension_oid return InvalidOid, as get_rel_namespace does for a
@@ -416,9 +420,10 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
         match class_id {
             pg_sys::ExtensionRelationId => object_id == pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true),
             pg_sys::NamespaceRelationId => object_id == schema,
-            pg_sys::RelationRelationId => {
-                schema != pg_sys::Oid::INVALID && pg_sys::get_rel_namespace(object_id) == schema
-            }
+            pg_sys::RelationRelationId => match cache::known_registry() {
+                Some(registry) => object_id == registry,
+                None => schema != pg_sys::Oid::INVALID && pg_sys::get_rel_namespace(object_id) == schema,
+            },
             _ => false,
         }
     };
