@@ -25,9 +25,11 @@
 //!
 //! Nothing is written to a table, so it works on a hot standby, each server counting its own.
 //! The state is kept across a clean restart like `trigger_stats` (`shared_memory::SavedFile`).
-//! Limit: with `scram-sha-256`, PostgreSQL sends its final SASL message (proof that the password
-//! was right) before any hook runs; libpq and the clients built on it report exactly the
-//! wrong-password error, but a client that speaks the protocol itself can tell.
+//! 8. With `scram-sha-256`, PostgreSQL queues its final SASL message (the server's signature,
+//!    proof that the password was right) before the hook runs. It is held back until the hook
+//!    has decided (`src/shim/lockout.c` wraps the protocol output, from the postmaster on), then
+//!    passed on, or dropped for a locked account: a client reading the protocol itself gets,
+//!    message for message, what a wrong password gets.
 
 use crate::fixed_text::FixedText;
 use crate::gucs::{self, LockoutScope};
@@ -36,6 +38,23 @@ use crate::shared_memory::{self, SavedFile};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString, c_char};
+
+unsafe extern "C-unwind" {
+    fn login_trigger_hold_sasl_final();
+    fn login_trigger_settle_sasl_final(send: bool);
+}
+
+/// Wraps the protocol output so that the final SCRAM message waits for the verdict (rule 8). In
+/// the postmaster only: every backend inherits the wrapper, from its first message on.
+pub fn hold_sasl_final() {
+    // SAFETY: _PG_init in the postmaster, single-threaded, before any backend is forked; the
+    // wrapper keeps the methods it replaces and passes everything else on to them.
+    unsafe {
+        if !pg_sys::IsUnderPostmaster {
+            login_trigger_hold_sasl_final();
+        }
+    }
+}
 
 const ACCOUNTS: usize = 1024;
 const TRANCHE: &CStr = c"login_trigger_lockout";
@@ -199,6 +218,14 @@ impl Verdict {
             Verdict::Accept => status,
             Verdict::Refuse(_) => STATUS_ERROR,
         }
+    }
+
+    /// Passes PostgreSQL's held final SCRAM message on to an accepted client and drops it for a
+    /// refused one (rule 8). Call it before any other hook can send a message.
+    pub fn settle_sasl_final(&self) {
+        // SAFETY: backend-local state of the protocol wrapper; a message passed on goes through
+        // PostgreSQL's own methods, which report a broken connection as COMMERROR and return.
+        unsafe { login_trigger_settle_sasl_final(matches!(self, Verdict::Accept)) }
     }
 
     /// Refuses a locked account (raises FATAL); does nothing otherwise.

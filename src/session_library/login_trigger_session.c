@@ -1,7 +1,7 @@
 /*
  * login_trigger_session: the library for session_preload_libraries. It costs a connection what a
- * bare C library costs, and loads the extension's library (login_trigger, 7 MB of Rust that
- * defines six settings, which PostgreSQL 15 re-sorts its settings for one by one) only in the
+ * bare C library costs, and loads the extension's library (login_trigger, 2 MB of Rust that
+ * defines six settings, for each of which PostgreSQL 15 re-sorts all its settings) only in the
  * sessions that have something to fire.
  *
  * A session, on PostgreSQL 15 and later (where session libraries load inside InitPostgres's

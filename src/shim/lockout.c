@@ -5,13 +5,94 @@
  * same source location in the ErrorResponse's F, L and R fields, which the caller passes as
  * PostgreSQL's own auth_failed last reported them. Only the server log's DETAIL says that the
  * account is locked.
+ *
+ * And holding back what would tell otherwise. With scram-sha-256, PostgreSQL queues its final
+ * SASL message (AuthenticationSASLFinal: the server's signature, proof that the client's
+ * password was right) before ClientAuthentication_hook runs, and sends it with whatever comes
+ * next: a locked account's refusal would follow it, so a client reading the protocol itself could
+ * tell "right password, locked" from "wrong password", which never gets that message. So the
+ * protocol output is wrapped (PqCommMethods, set in the postmaster and inherited by every
+ * backend it forks): that one message is held until the hook has decided, then passed on
+ * (accepted) or dropped (refused as a wrong password). Any other message passes a held one on
+ * first, so the order of what is sent stays PostgreSQL's.
  */
 #include "postgres.h"
 
 #include "libpq/hba.h"
+#include "libpq/libpq.h"
 #include "libpq/libpq-be.h"
+#include "libpq/pqcomm.h"
+#include "port/pg_bswap.h"
+#include "utils/memutils.h"
 
 #include "shim.h"
+
+/* The methods the wrapper passes everything to: PostgreSQL's own, or another library's. */
+static const PQcommMethods *next_methods = NULL;
+static PQcommMethods holding_methods;
+
+/* The held AuthenticationSASLFinal message's body, if any (in TopMemoryContext). */
+static char *held_body = NULL;
+static size_t held_length = 0;
+
+static bool
+is_sasl_final(char msgtype, const char *s, size_t len)
+{
+	uint32		request;
+
+	if (msgtype != 'R' || len < sizeof(request))
+		return false;
+	memcpy(&request, s, sizeof(request));
+	return pg_ntoh32(request) == AUTH_REQ_SASL_FIN;
+}
+
+/* Passes a held message on, if there is one; `send` false drops it. */
+void
+login_trigger_settle_sasl_final(bool send)
+{
+	char	   *body = held_body;
+
+	if (body == NULL)
+		return;
+	held_body = NULL;
+	if (send)
+		(void) next_methods->putmessage('R', body, held_length);
+	pfree(body);
+}
+
+static int
+holding_putmessage(char msgtype, const char *s, size_t len)
+{
+	if (is_sasl_final(msgtype, s, len) && held_body == NULL)
+	{
+		held_body = MemoryContextAlloc(TopMemoryContext, len);
+		memcpy(held_body, s, len);
+		held_length = len;
+		return 0;
+	}
+	login_trigger_settle_sasl_final(true);
+	return next_methods->putmessage(msgtype, s, len);
+}
+
+static void
+holding_putmessage_noblock(char msgtype, const char *s, size_t len)
+{
+	login_trigger_settle_sasl_final(true);
+	next_methods->putmessage_noblock(msgtype, s, len);
+}
+
+/* Installs the wrapper; called once, in the postmaster (shared_preload_libraries). */
+void
+login_trigger_hold_sasl_final(void)
+{
+	if (next_methods != NULL)
+		return;
+	next_methods = PqCommMethods;
+	holding_methods = *PqCommMethods;
+	holding_methods.putmessage = holding_putmessage;
+	holding_methods.putmessage_noblock = holding_putmessage_noblock;
+	PqCommMethods = &holding_methods;
+}
 
 void
 login_trigger_refuse_as_failed_authentication(const Port *port, const char *filename, int lineno,

@@ -21,6 +21,8 @@ extern bool login_trigger_port_sets_parameter(const Port *port, const char *pref
 /* lockout.c */
 extern void login_trigger_refuse_as_failed_authentication(const Port *port, const char *filename, int lineno,
 														  const char *funcname, const char *log_detail);
+extern void login_trigger_hold_sasl_final(void);
+extern void login_trigger_settle_sasl_final(bool send);
 
 /* client_options.c */
 extern void login_trigger_refuse_client_settings(void);

@@ -176,13 +176,8 @@ sub connect_fails
 sub raw_session
 {
 	my ($node, %params) = @_;
-	my %startup = (user => 'postgres', database => 'postgres', %params);
-	my $path = $node->host . '/.s.PGSQL.' . $node->port;
-	my $socket = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
-	  or die "cannot connect to $path: $!";
 	local $SIG{PIPE} = 'IGNORE';
-	my $body = pack('N', 196608) . join('', map { "$_\0$startup{$_}\0" } sort keys %startup) . "\0";
-	syswrite($socket, pack('N', length($body) + 4) . $body);
+	my $socket = raw_connect($node, %params);
 	my %result = (error => undef, ready => 0, answered => '');
 	while (my ($type, $payload) = raw_message($socket))
 	{
@@ -210,6 +205,78 @@ sub raw_session
 	}
 	close($socket);
 	return %result;
+}
+
+# Opens the node's Unix socket and sends a startup packet (user postgres, database postgres and
+# any other parameters given).
+sub raw_connect
+{
+	my ($node, %params) = @_;
+	my %startup = (user => 'postgres', database => 'postgres', %params);
+	my $path = $node->host . '/.s.PGSQL.' . $node->port;
+	my $socket = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
+	  or die "cannot connect to $path: $!";
+	my $body = pack('N', 196608) . join('', map { "$_\0$startup{$_}\0" } sort keys %startup) . "\0";
+	syswrite($socket, pack('N', length($body) + 4) . $body);
+	return $socket;
+}
+
+# A client that authenticates with scram-sha-256 itself (RFC 5802 and 7677, without channel
+# binding) over the node's Unix socket, to see every message the server sends, which libpq
+# hides. Returns a hash:
+#   after_proof => what the server sent after the client's proof, one entry per message, an
+#                  authentication request with its code ("R12" is AuthenticationSASLFinal, the
+#                  server's proof that the password was right; "R0" AuthenticationOk), comma-
+#                  separated, up to ReadyForQuery or the end of the stream
+#   error       => the ErrorResponse's fields by their protocol letter, or undef
+sub raw_scram
+{
+	my ($node, $user, $password) = @_;
+	require Digest::SHA;
+	require MIME::Base64;
+	local $SIG{PIPE} = 'IGNORE';
+	my $socket = raw_connect($node, user => $user);
+	my $message = sub {
+		my ($type, $payload) = raw_message($socket);
+		die 'the server closed the connection during SCRAM' if !defined $type;
+		return ($type, $payload);
+	};
+	my $send = sub { my ($type, $payload) = @_; syswrite($socket, $type . pack('N', length($payload) + 4) . $payload); };
+	my ($type, $payload) = $message->();
+	die "expected AuthenticationSASL, got $type" unless $type eq 'R' && unpack('N', $payload) == 10;
+	my $client_nonce = MIME::Base64::encode_base64(join('', map { chr(int(rand(256))) } 1 .. 18), '');
+	my $client_first_bare = "n=,r=$client_nonce";
+	my $client_first = "n,,$client_first_bare";
+	$send->('p', "SCRAM-SHA-256\0" . pack('N', length($client_first)) . $client_first);
+	($type, $payload) = $message->();
+	die "expected AuthenticationSASLContinue, got $type" unless $type eq 'R' && unpack('N', $payload) == 11;
+	my $server_first = substr($payload, 4);
+	my %server = map { split(/=/, $_, 2) } split(/,/, $server_first);
+	my $salt = MIME::Base64::decode_base64($server{s});
+	# PBKDF2-HMAC-SHA-256, one block.
+	my $u = Digest::SHA::hmac_sha256($salt . pack('N', 1), $password);
+	my $salted = $u;
+	for (2 .. $server{i})
+	{
+		$u = Digest::SHA::hmac_sha256($u, $password);
+		$salted ^= $u;
+	}
+	my $client_key = Digest::SHA::hmac_sha256('Client Key', $salted);
+	my $without_proof = 'c=' . MIME::Base64::encode_base64('n,,', '') . ",r=$server{r}";
+	my $auth_message = "$client_first_bare,$server_first,$without_proof";
+	my $proof = $client_key ^ Digest::SHA::hmac_sha256($auth_message, Digest::SHA::sha256($client_key));
+	$send->('p', "$without_proof,p=" . MIME::Base64::encode_base64($proof, ''));
+	my %result = (after_proof => [], error => undef);
+	while (my ($type, $payload) = raw_message($socket))
+	{
+		push @{ $result{after_proof} }, $type eq 'R' ? 'R' . unpack('N', $payload) : $type;
+		$result{error} //= { map { substr($_, 0, 1) => substr($_, 1) } grep { length } split(/\0/, $payload) }
+		  if $type eq 'E';
+		last if $type eq 'Z';
+	}
+	close($socket);
+	$result{after_proof} = join(',', @{ $result{after_proof} });
+	return \%result;
 }
 
 # One protocol message (type, payload) from the socket; empty at the end of the stream. Gives up

@@ -78,6 +78,14 @@ isnt($ret, 0, 'locked: the right password is refused');
 is($locked_error, $wrong_error, 'with exactly the error a wrong password gets');
 is(last_location($offset), $wrong_location, 'logged with the same SQLSTATE and source location as PostgreSQL\'s own refusal');
 like(slurp_file($node->logfile, $offset), qr/DETAIL:  The account of user "alice" is locked by login_trigger since/, 'the log says it is locked');
+# A client that speaks the protocol itself: with scram-sha-256, the server's final SASL message
+# would prove the password right; a locked account gets, message for message, what a wrong
+# password gets.
+my $raw_wrong = LoginTriggerTest::raw_scram($node, 'alice', 'wrong');
+my $raw_locked = LoginTriggerTest::raw_scram($node, 'alice', 'alice-secret');
+is($raw_wrong->{after_proof}, 'E', 'raw SCRAM client, wrong password: an ErrorResponse and nothing else');
+is($raw_locked->{after_proof}, $raw_wrong->{after_proof}, 'raw SCRAM client, locked, right password: the same messages (no AuthenticationSASLFinal)');
+is_deeply($raw_locked->{error}, $raw_wrong->{error}, '... and the same ErrorResponse, field for field');
 ok(!accepted('alice', 'alice-secret', host => '::1'), 'scope user: locked from every address');
 ok(!accepted('alice', 'alice-secret', host => 'socket'), '... and over the socket');
 
@@ -86,6 +94,8 @@ is($node->safe_psql('postgres', q{SELECT login_trigger.unlock_account('alice')})
 is($node->safe_psql('postgres', q{SELECT login_trigger.unlock_account('alice')}), 'f', '... and false when there is nothing to unlock');
 is($node->safe_psql('postgres', q{SELECT login_trigger.unlock_account('no such user')}), 'f', '... or for an unknown name');
 ok(accepted('alice', 'alice-secret'), 'unlocked: the right password gets in');
+like(LoginTriggerTest::raw_scram($node, 'alice', 'alice-secret')->{after_proof}, qr/^R12,R0,.*Z$/,
+	'raw SCRAM client, unlocked: AuthenticationSASLFinal, AuthenticationOk, up to ReadyForQuery');
 
 # md5, and the socket counting with TCP.
 attempt('carol', 'wrong') for 1 .. 3;
