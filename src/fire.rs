@@ -181,8 +181,11 @@ struct PushedContext<'f, 'a> {
 
 impl<'a> ContextFrame<'a> {
     fn new(name: &'a str, event: Event) -> Self {
-        let callback =
-            pg_sys::ErrorContextCallback { previous: std::ptr::null_mut(), callback: Some(error_context), arg: std::ptr::null_mut() };
+        let callback = pg_sys::ErrorContextCallback {
+            previous: std::ptr::null_mut(),
+            callback: Some(error_context),
+            arg: std::ptr::null_mut(),
+        };
         ContextFrame { callback, name, event }
     }
 

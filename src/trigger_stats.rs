@@ -154,11 +154,7 @@ fn key(database: pg_sys::Oid, event: Event, name: &str) -> Key {
 /// The entry of `key`, created (evicting the least recently used one if the table is full) if it
 /// is new; `None` only if shared memory ran out all the same, when the call goes uncounted rather
 /// than failing. The caller holds the lock exclusively.
-fn entry_for(
-    header: &mut Header,
-    key: &Key,
-    now: impl FnOnce() -> pg_sys::TimestampTz,
-) -> Option<&'static mut Entry> {
+fn entry_for(header: &mut Header, key: &Key, now: impl FnOnce() -> pg_sys::TimestampTz) -> Option<&'static mut Entry> {
     // SAFETY: the table is the shared dynahash of `Entry`s; the caller holds its lock exclusively.
     unsafe {
         let mut found = false;
