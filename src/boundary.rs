@@ -140,8 +140,10 @@ pub unsafe fn call_function(
     flinfo_context: pg_sys::MemoryContext,
     call_context: *mut pg_sys::Node,
 ) -> Result<(), PgError> {
-    // SAFETY: as the caller promises; the C function catches every error and returns normally,
-    // and the current memory context outlives the frames the caught error is handed through.
+    // SAFETY: as the caller promises; the C function catches every error of the call (and of
+    // its own allocations) and returns normally, as every boundary here does (only running out of
+    // memory while copying the caught error could still escape, as from any PG_CATCH), and the
+    // current memory context outlives the frames the caught error is handed through.
     let error = unsafe {
         login_trigger_call_function(function, flinfo, flinfo_context, call_context, pg_sys::CurrentMemoryContext)
     };

@@ -13,6 +13,8 @@ use crate::trigger_stats::{self, Outcome};
 use crate::{boundary, context, function_cache, refused_logins, time_limit};
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// The event name as PL/pgSQL's `TG_EVENT` shows it.
 fn event_cstr(event: Event) -> &'static CStr {
@@ -174,9 +176,11 @@ struct ContextFrame<'a> {
 }
 
 /// A [`ContextFrame`] on PostgreSQL's error-context stack, popped on drop (also when an error
-/// unwinds through the invocation); it borrows the frame, which therefore stays in place.
+/// unwinds through the invocation). It holds the frame's address, as PostgreSQL does, and the
+/// exclusive borrow that keeps the frame in place and untouched by Rust meanwhile.
 struct PushedContext<'f, 'a> {
-    frame: &'f mut ContextFrame<'a>,
+    frame: NonNull<ContextFrame<'a>>,
+    _borrow: PhantomData<&'f mut ContextFrame<'a>>,
 }
 
 impl<'a> ContextFrame<'a> {
@@ -190,27 +194,33 @@ impl<'a> ContextFrame<'a> {
     }
 
     fn push(&mut self) -> PushedContext<'_, 'a> {
-        // SAFETY: reads the backend's error-context stack.
-        self.callback.previous = unsafe { pg_sys::error_context_stack };
-        self.callback.arg = (&raw mut *self).cast();
-        // SAFETY: the frame cannot move while it is borrowed by the returned value, which removes
-        // it from the stack when dropped; its name borrows from the caller, who outlives it.
-        unsafe { pg_sys::error_context_stack = &raw mut self.callback };
-        PushedContext { frame: self }
+        let frame = NonNull::from(&mut *self);
+        // SAFETY: the frame cannot move or be used by Rust while it is borrowed by the returned
+        // value, which removes it from the stack when dropped; from here on it is only reached
+        // through this pointer, by us and by PostgreSQL. Its name borrows from the caller, who
+        // outlives it.
+        unsafe {
+            let raw = frame.as_ptr();
+            (*raw).callback.previous = pg_sys::error_context_stack;
+            (*raw).callback.arg = raw.cast();
+            pg_sys::error_context_stack = &raw mut (*raw).callback;
+        }
+        PushedContext { frame, _borrow: PhantomData }
     }
 }
 
 impl Drop for PushedContext<'_, '_> {
     fn drop(&mut self) {
         // SAFETY: restores the stack to what it was before push; error handling may already have
-        // reset it to an outer entry, which `previous` also is or precedes.
-        unsafe { pg_sys::error_context_stack = self.frame.callback.previous };
+        // reset it to an outer entry, which `previous` also is or precedes. The frame is alive
+        // (borrowed for this value's life).
+        unsafe { pg_sys::error_context_stack = (*self.frame.as_ptr()).callback.previous };
     }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn error_context(arg: *mut std::ffi::c_void) {
-    // SAFETY: arg is the frame pushed by ErrorContextLine::push, alive while it is on the stack.
+    // SAFETY: arg is the frame pushed by ContextFrame::push, alive while it is on the stack.
     let frame = unsafe { &*arg.cast::<ContextFrame>() };
     let text = CString::new(format!("login_trigger trigger \"{}\" ({})", frame.name, frame.event.name()))
         .unwrap_or_else(|_| c"login_trigger trigger".to_owned());

@@ -26,10 +26,11 @@
 //! Nothing is written to a table, so it works on a hot standby, each server counting its own.
 //! The state is kept across a clean restart like `trigger_stats` (`shared_memory::SavedFile`).
 //! 8. With `scram-sha-256`, PostgreSQL queues its final SASL message (the server's signature,
-//!    proof that the password was right) before the hook runs. It is held back until the hook
-//!    has decided (`src/shim/lockout.c` wraps the protocol output, from the postmaster on), then
-//!    passed on, or dropped for a locked account: a client reading the protocol itself gets,
-//!    message for message, what a wrong password gets.
+//!    proof that the password was right) before the hook runs. While lockout is on it is held
+//!    back until the hook has decided (`src/shim/lockout.c` wraps the protocol output, from the
+//!    postmaster on), then passed on if authentication succeeded, and dropped if it failed (a
+//!    locked account, a client certificate refused after the password): a client reading the
+//!    protocol itself gets, message for message, what a wrong password gets.
 
 use crate::fixed_text::FixedText;
 use crate::gucs::{self, LockoutScope};
@@ -44,16 +45,21 @@ unsafe extern "C-unwind" {
     fn login_trigger_settle_sasl_final(send: bool);
 }
 
-/// Wraps the protocol output so that the final SCRAM message waits for the verdict (rule 8). In
-/// the postmaster only: every backend inherits the wrapper, from its first message on.
+/// Wraps the protocol output so that the final SCRAM message waits for the verdict (rule 8).
+/// Called where `shared_preload_libraries` are loaded: in the postmaster, whose backends inherit
+/// the wrapper from their first message on (and, with `EXEC_BACKEND`, in each backend, before it
+/// authenticates).
 pub fn hold_sasl_final() {
-    // SAFETY: _PG_init in the postmaster, single-threaded, before any backend is forked; the
-    // wrapper keeps the methods it replaces and passes everything else on to them.
-    unsafe {
-        if !pg_sys::IsUnderPostmaster {
-            login_trigger_hold_sasl_final();
-        }
-    }
+    // SAFETY: _PG_init, single-threaded, before this process or its children authenticate a
+    // client; the wrapper keeps the methods it replaces and passes everything else on to them.
+    unsafe { login_trigger_hold_sasl_final() }
+}
+
+/// For the protocol wrapper: whether lockout is on (a final SCRAM message is held only then).
+/// Reads a setting's variable; never raises.
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn login_trigger_lockout_on() -> bool {
+    gucs::lockout_threshold() > 0
 }
 
 const ACCOUNTS: usize = 1024;
@@ -220,12 +226,14 @@ impl Verdict {
         }
     }
 
-    /// Passes PostgreSQL's held final SCRAM message on to an accepted client and drops it for a
-    /// refused one (rule 8). Call it before any other hook can send a message.
-    pub fn settle_sasl_final(&self) {
+    /// Passes PostgreSQL's held final SCRAM message on when authentication succeeded (`status`,
+    /// PostgreSQL's) and this verdict accepts it; drops it otherwise, for a locked account as for
+    /// any other failure after the password (rule 8). Call it before any other hook can send a
+    /// message.
+    pub fn settle_sasl_final(&self, status: i32) {
         // SAFETY: backend-local state of the protocol wrapper; a message passed on goes through
         // PostgreSQL's own methods, which report a broken connection as COMMERROR and return.
-        unsafe { login_trigger_settle_sasl_final(matches!(self, Verdict::Accept)) }
+        unsafe { login_trigger_settle_sasl_final(self.status(status) == STATUS_OK) }
     }
 
     /// Refuses a locked account (raises FATAL); does nothing otherwise.

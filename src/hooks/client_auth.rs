@@ -27,7 +27,7 @@ pub fn init() {
 #[pg_guard]
 unsafe extern "C-unwind" fn client_authentication(port: *mut Port, status: i32) {
     let verdict = lockout::on_authentication(port, status);
-    verdict.settle_sasl_final();
+    verdict.settle_sasl_final(status);
     let status = verdict.status(status);
     // SAFETY: the previous hook has this exact signature and gets the port unchanged.
     unsafe {

@@ -148,17 +148,19 @@ login_trigger_call_function(Oid function, FmgrInfo *flinfo, MemoryContext flinfo
 							fmNodePtr call_context, MemoryContext error_context)
 {
 	MemoryContext caller_context = CurrentMemoryContext;
-	MemoryContext invocation = AllocSetContextCreate(caller_context, "login_trigger invocation",
-													 ALLOCSET_DEFAULT_SIZES);
-	/* volatile: assigned after a longjmp, read after PG_END_TRY (-Wclobbered) */
+	/* volatile: assigned inside PG_TRY, read after a longjmp (-Wclobbered) */
+	volatile MemoryContext invocation = NULL;
 	ErrorData  *volatile edata = NULL;
 
-	MemoryContextSwitchTo(invocation);
 	PG_TRY();
 	{
 		LOCAL_FCINFO(fcinfo, 0);
 		PgStat_FunctionCallUsage usage;
 
+		/* Inside the boundary: even running out of memory here comes back as a value. */
+		invocation = AllocSetContextCreate(caller_context, "login_trigger invocation",
+										   ALLOCSET_DEFAULT_SIZES);
+		MemoryContextSwitchTo(invocation);
 		if (!OidIsValid(flinfo->fn_oid))
 			fmgr_info_cxt(function, flinfo, flinfo_context);
 		InitFunctionCallInfoData(*fcinfo, flinfo, 0, InvalidOid, call_context, NULL);
@@ -174,7 +176,8 @@ login_trigger_call_function(Oid function, FmgrInfo *flinfo, MemoryContext flinfo
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(caller_context);
-	MemoryContextDelete(invocation);
+	if (invocation != NULL)
+		MemoryContextDelete(invocation);
 	return edata;
 }
 

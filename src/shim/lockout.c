@@ -11,10 +11,13 @@
  * password was right) before ClientAuthentication_hook runs, and sends it with whatever comes
  * next: a locked account's refusal would follow it, so a client reading the protocol itself could
  * tell "right password, locked" from "wrong password", which never gets that message. So the
- * protocol output is wrapped (PqCommMethods, set in the postmaster and inherited by every
- * backend it forks): that one message is held until the hook has decided, then passed on
- * (accepted) or dropped (refused as a wrong password). Any other message passes a held one on
- * first, so the order of what is sent stays PostgreSQL's.
+ * protocol output is wrapped (PqCommMethods, set where shared_preload_libraries are loaded: in
+ * the postmaster, inherited by every backend it forks): while lockout is on, that one message is
+ * held until the hook has decided, then passed on (authentication succeeded) or dropped (it
+ * failed, a locked account's refusal included: a client that is refused must not learn that its
+ * password was right). An ErrorResponse arriving while it is held (a FATAL before the verdict)
+ * drops it too; any other message passes it on first, so the order of what is sent stays
+ * PostgreSQL's. With lockout off nothing is held.
  */
 #include "postgres.h"
 
@@ -63,14 +66,14 @@ login_trigger_settle_sasl_final(bool send)
 static int
 holding_putmessage(char msgtype, const char *s, size_t len)
 {
-	if (is_sasl_final(msgtype, s, len) && held_body == NULL)
+	if (held_body == NULL && is_sasl_final(msgtype, s, len) && login_trigger_lockout_on())
 	{
 		held_body = MemoryContextAlloc(TopMemoryContext, len);
 		memcpy(held_body, s, len);
 		held_length = len;
 		return 0;
 	}
-	login_trigger_settle_sasl_final(true);
+	login_trigger_settle_sasl_final(msgtype != 'E');
 	return next_methods->putmessage(msgtype, s, len);
 }
 
@@ -81,7 +84,7 @@ holding_putmessage_noblock(char msgtype, const char *s, size_t len)
 	next_methods->putmessage_noblock(msgtype, s, len);
 }
 
-/* Installs the wrapper; called once, in the postmaster (shared_preload_libraries). */
+/* Installs the wrapper, once per process, where shared_preload_libraries are loaded. */
 void
 login_trigger_hold_sasl_final(void)
 {

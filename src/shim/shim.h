@@ -23,6 +23,8 @@ extern void login_trigger_refuse_as_failed_authentication(const Port *port, cons
 														  const char *funcname, const char *log_detail);
 extern void login_trigger_hold_sasl_final(void);
 extern void login_trigger_settle_sasl_final(bool send);
+/* lockout.rs */
+extern bool login_trigger_lockout_on(void);
 
 /* client_options.c */
 extern void login_trigger_refuse_client_settings(void);

@@ -81,6 +81,23 @@ is(error_of('ours_db', "RESET app.refuse; $own"), error_of('native_db', "RESET a
 my $own_role = "CREATE ROLE postgres;";
 like(error_of('ours_db', "RESET app.refuse; $own_role"), qr/ERROR:  42710: role "postgres" already exists\n?$/,
 	"a hook-path command's own error keeps its SQLSTATE, and nothing is added");
+
+# A function PostgreSQL cannot even look up (a C function whose symbol is gone; CREATE FUNCTION
+# checks the symbol, so the catalog row is changed afterwards): fmgr's error as a native event
+# trigger gets it, with the CONTEXT line that names the registration.
+my $gone = q{CREATE FUNCTION public.gone() RETURNS event_trigger LANGUAGE C AS '$libdir/login_trigger', 'login_trigger_dispatch_ddl';
+	UPDATE pg_catalog.pg_proc SET prosrc = 'login_trigger_no_such_symbol' WHERE oid = 'public.gone()'::regprocedure;};
+$node->safe_psql('native_db', $gone . 'CREATE EVENT TRIGGER gone ON ddl_command_start EXECUTE FUNCTION public.gone();');
+$node->safe_psql('ours_db', $gone . "SELECT login_trigger.create_trigger('gone', 'ddl_command_start', 'public.gone()');");
+my $native_gone = error_of('native_db', 'RESET app.refuse; CREATE TABLE public.gone_t (a int);');
+my $ours_gone = error_of('ours_db', 'RESET app.refuse; CREATE TABLE public.gone_t (a int);');
+note("native event trigger:\n$native_gone\nlogin_trigger:\n$ours_gone");
+like($ours_gone, qr/ERROR:  42883: could not find function "login_trigger_no_such_symbol"/, 'a function that cannot be looked up: fmgr\'s error and SQLSTATE');
+like($ours_gone, qr/\nCONTEXT:  login_trigger trigger "gone" \(ddl_command_start\)\n?$/, '... with the registration named');
+(my $ours_gone_without_name = $ours_gone) =~ s/\nCONTEXT:  login_trigger trigger "gone" \(ddl_command_start\)//;
+is($ours_gone_without_name, $native_gone, '... otherwise exactly the error a native event trigger gives');
+$node->safe_psql('native_db', 'DROP EVENT TRIGGER gone; DROP FUNCTION public.gone();');
+$node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('gone'); DROP FUNCTION public.gone();");
 $node->safe_psql('ours_db', "SELECT login_trigger.drop_trigger('refuse')");
 
 # 2. Order beside a user's native event triggers: all by name, ours at their dispatcher's name
