@@ -94,15 +94,10 @@ pub const fn sqlstate(code: &[u8; 5]) -> i32 {
     value
 }
 
-/// The five characters of an SQLSTATE PostgreSQL encoded, as `unpack_sql_state` gives them.
-pub fn sqlstate_text(mut code: i32) -> String {
-    (0..5)
-        .map(|_| {
-            let character = char::from(b'0' + (code & 0x3F) as u8);
-            code >>= 6;
-            character
-        })
-        .collect()
+/// The five characters of an SQLSTATE PostgreSQL encoded (`unpack_sql_state`).
+pub fn sqlstate_text(code: i32) -> String {
+    // SAFETY: unpack_sql_state formats into a static buffer (it never raises), copied at once.
+    crate::context::cstr(unsafe { pg_sys::unpack_sql_state(code) }).unwrap_or_default()
 }
 
 unsafe extern "C" {

@@ -412,17 +412,19 @@ pub fn notice_drop(class_id: pg_sys::Oid, object_id: pg_sys::Oid) {
     // otherwise any relation of the schema counts (a look-alike schema of the same name only
     // costs a needless reset) and costs a syscache lookup, which usually misses: the command
     // dropping it has just changed its pg_class row.
-    let schema = cache::schema_oid();
     // SAFETY: catalog lookups inside the dropping transaction with a NUL-terminated name;
     // missing_ok makes get_extension_oid return InvalidOid, as get_rel_namespace does for a
     // missing relation.
     let ours = unsafe {
         match class_id {
             pg_sys::ExtensionRelationId => object_id == pg_sys::get_extension_oid(super::EXTENSION.as_ptr(), true),
-            pg_sys::NamespaceRelationId => object_id == schema,
+            pg_sys::NamespaceRelationId => object_id == cache::schema_oid(),
             pg_sys::RelationRelationId => match cache::known_registry() {
                 Some(registry) => object_id == registry,
-                None => schema != pg_sys::Oid::INVALID && pg_sys::get_rel_namespace(object_id) == schema,
+                None => {
+                    let schema = cache::schema_oid();
+                    schema != pg_sys::Oid::INVALID && pg_sys::get_rel_namespace(object_id) == schema
+                }
             },
             _ => false,
         }
